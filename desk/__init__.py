@@ -1,0 +1,97 @@
+"""Desk: the editorial workflow and feedback desk of a research publisher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from desk.config import flask_settings, load_settings
+
+__version__ = "0.1.0"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints, CLI commands, error pages."""
+    instance_path = Path(
+        (config or {}).get("DESK_INSTANCE_PATH") or PROJECT_ROOT / "instance"
+    ).resolve()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder="static",
+    )
+    settings = load_settings(instance_path, config)
+    app.config.update(settings)
+    app.config.update(flask_settings(settings, instance_path))
+
+    _init_extensions(app)
+
+    from desk.core import security, templating
+
+    security.init_app(app)
+    templating.init_app(app)
+
+    from desk import accounts, inbox, profiles
+
+    app.register_blueprint(profiles.bp)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(inbox.bp)
+
+    from desk import cli
+
+    cli.register(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from desk.core.locale import select_locale
+    from desk.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _tune_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
+    mail.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.session_protection = "strong"
+
+    from desk.accounts.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.is_active else None
+
+
+def _tune_sqlite(engine: sa.Engine) -> None:
+    """Foreign keys on, WAL, a busy timeout, and transactions that pysqlite leaves to us.
+
+    pysqlite's own transaction handling breaks SAVEPOINTs (which the tests and nested operations
+    use), so BEGIN is emitted by SQLAlchemy instead, as its documentation recommends.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN")

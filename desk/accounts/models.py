@@ -1,0 +1,88 @@
+"""Staff accounts and the countries each editor works on."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from desk.core.db import str_enum
+from desk.core.time import utcnow
+from desk.extensions import db
+from desk.profiles.models import Country
+
+_hasher = PasswordHasher()
+
+
+class Role(enum.StrEnum):
+    EDITOR = "editor"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Stored lower-cased; the login name.
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    #: argon2id hash; empty until the user sets a password from an invitation.
+    password_hash: Mapped[str] = mapped_column(sa.String(200), default="")
+    role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.EDITOR)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    assignments: Mapped[list[CountryAssignment]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = _hasher.hash(password)
+
+    def check_password(self, password: str) -> bool:
+        if not self.password_hash:
+            return False
+        try:
+            return _hasher.verify(self.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    @property
+    def sees_all_countries(self) -> bool:
+        return self.role in (Role.MANAGER, Role.ADMIN)
+
+    def __repr__(self) -> str:
+        return f"<User {self.email} {self.role}>"
+
+
+def dummy_password_check() -> None:
+    """Spend the time of a real check, so an unknown email cannot be told from a wrong password."""
+    try:
+        _hasher.verify(_DUMMY_HASH, "not the password")
+    except VerificationError:
+        pass
+
+
+_DUMMY_HASH = _hasher.hash("dummy password for timing")
+
+
+class CountryAssignment(db.Model):
+    """An editor's country; the lead editor of a country may also reassign and approve."""
+
+    __tablename__ = "country_assignment"
+    __table_args__ = (sa.UniqueConstraint("user_id", "country_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    country_id: Mapped[int] = mapped_column(sa.ForeignKey("country.id"), index=True)
+    is_lead: Mapped[bool] = mapped_column(default=False)
+
+    user: Mapped[User] = relationship(back_populates="assignments")
+    country: Mapped[Country] = relationship()

@@ -1,0 +1,1 @@
+"""Shared mechanisms only: database base, time, audit, security headers, templating, locale."""

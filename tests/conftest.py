@@ -1,0 +1,156 @@
+"""Fixtures shared by every test.
+
+The database is migrated once per run (SQLite in a temporary folder by default; the database
+that ``DESK_DATABASE_URL`` names when set, as CI does for PostgreSQL). Each test then runs inside
+one outer transaction that is rolled back at its end, on SQLite and PostgreSQL alike; code under
+test that commits only releases a SAVEPOINT.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from desk import create_app
+from desk.extensions import db, limiter
+
+pytest_plugins = ["tests.factories"]
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MALI_PROFILE = SHARED_DATA / "mali-cluster-munition-ban-policy-2011.txt"
+
+
+def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    configured = os.environ.get("DESK_DATABASE_URL")
+    if configured:
+        return configured
+    return f"sqlite:///{tmp_path_factory.mktemp('database') / 'desk-test.sqlite3'}"
+
+
+def on_postgresql() -> bool:
+    return os.environ.get("DESK_DATABASE_URL", "").startswith("postgresql")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL-only tests are deselected (not skipped) on SQLite; CI runs them on PostgreSQL."""
+    if on_postgresql():
+        return
+    selected = [item for item in items if "postgres" not in item.keywords]
+    deselected = [item for item in items if "postgres" in item.keywords]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+def base_settings(database_url: str, instance_path: Path) -> dict[str, object]:
+    return {
+        "DESK_ENV": "testing",
+        "DESK_SECRET_KEY": "test-secret-key",
+        "DESK_DATABASE_URL": database_url,
+        "DESK_INSTANCE_PATH": str(instance_path),
+        "DESK_SITE_URL": "http://desk.test",
+        "DESK_TIMEZONE": "UTC",
+    }
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated from empty with the project's own migrations."""
+    url = _database_url(tmp_path_factory)
+    app = create_app(base_settings(url, tmp_path_factory.mktemp("instance")))
+    with app.app_context():
+        reset_database()
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    yield url
+
+
+def reset_database() -> None:
+    """Drop every table (a scratch PostgreSQL database may hold a previous run's)."""
+    metadata = sa.MetaData()
+    metadata.reflect(db.engine)
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            for table in metadata.sorted_tables:
+                connection.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
+        else:
+            metadata.drop_all(connection)
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(base_settings(database_url, tmp_path / "instance"))
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original_session = db.session
+        db.session = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        )
+        limiter.reset()
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.session = original_session
+            outer.rollback()
+            connection.close()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_FIELD.search(html)
+    assert match, "page has no CSRF token field"
+    return match.group(1)
+
+
+class AuthActions:
+    """Log in and out through the real login form (CSRF token included)."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self._client = client
+
+    def login(self, email: str, password: str = "correct horse battery staple"):
+        page = self._client.get("/login")
+        token = csrf_token_from(page.get_data(as_text=True))
+        return self._client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": token}
+        )
+
+    def logout(self):
+        page = self._client.get("/desk/")
+        token = csrf_token_from(page.get_data(as_text=True))
+        return self._client.post("/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture
+def mali_profile_path() -> Path:
+    """The Monitor's real Mali profile; CI always has ../shared/data beside the clone."""
+    assert MALI_PROFILE.exists(), f"missing {MALI_PROFILE}: the shared data folder is required"
+    return MALI_PROFILE

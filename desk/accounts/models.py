@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from datetime import datetime
 
@@ -64,10 +65,8 @@ class User(UserMixin, db.Model):
 
 def dummy_password_check() -> None:
     """Spend the time of a real check, so an unknown email cannot be told from a wrong password."""
-    try:
+    with contextlib.suppress(VerificationError):
         _hasher.verify(_DUMMY_HASH, "not the password")
-    except VerificationError:
-        pass
 
 
 _DUMMY_HASH = _hasher.hash("dummy password for timing")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: settings, extensions, blueprints, CLI commands, error pages."""
     instance_path = Path(
-        (config or {}).get("DESK_INSTANCE_PATH") or PROJECT_ROOT / "instance"
+        (config or {}).get("DESK_INSTANCE_PATH")
+        or os.environ.get("DESK_INSTANCE_PATH")
+        or PROJECT_ROOT / "instance"
     ).resolve()
     instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask(

@@ -17,6 +17,7 @@ from typing import Any
 #: The README's settings table is generated from this mapping (``desk settings``).
 SETTINGS: dict[str, tuple[Any, str]] = {
     "DESK_ENV": ("development", "development, testing or production (production: secure cookies)"),
+    "DESK_INSTANCE_PATH": (None, "folder for runtime state (database, files, secret key)"),
     "DESK_SECRET_KEY": (None, "signs sessions and tokens; generated into instance/ if unset"),
     "DESK_DATABASE_URL": (None, "SQLAlchemy URL; default sqlite file instance/desk.sqlite3"),
     "DESK_TIMEZONE": ("UTC", "the desk's time zone: Last Updated dates are stamped in it"),

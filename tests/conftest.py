@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from desk import create_app
+from desk.core.db import Session
 from desk.extensions import db, limiter
 
 pytest_plugins = ["tests.factories"]
@@ -67,6 +68,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = _database_url(tmp_path_factory)
     app = create_app(base_settings(url, tmp_path_factory.mktemp("instance")))
     with app.app_context():
+        expected = os.environ.get("DESK_TEST_EXPECT_DIALECT")
+        if expected and db.engine.dialect.name != expected:
+            pytest.exit(f"CI expects {expected}, tests would run on {db.engine.dialect.name}", 3)
         reset_database()
         flask_migrate.upgrade()
         db.engine.dispose()
@@ -93,7 +97,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
         outer = connection.begin()
         original_session = db.session
         db.session = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+            {"class_": Session, "bind": connection, "join_transaction_mode": "create_savepoint"}
         )
         limiter.reset()
         try:

@@ -33,16 +33,22 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(settings)
     app.config.update(flask_settings(settings, instance_path))
 
+    from desk import models  # noqa: F401  (the whole schema, for Alembic and relationships)
+    from desk.core.uploads import DeskRequest
+
+    app.request_class = DeskRequest
     _init_extensions(app)
 
-    from desk.core import security, templating
+    from desk.core import security, storage, templating
 
     security.init_app(app)
+    storage.init_app(app)
     templating.init_app(app)
 
-    from desk import accounts, inbox, profiles
+    from desk import accounts, feedback, inbox, profiles
 
     app.register_blueprint(profiles.bp)
+    app.register_blueprint(feedback.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(inbox.bp)
 

@@ -32,6 +32,41 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "DESK_SITE_FOOTER": ("", "footer text under every public page"),
     "DESK_LOGIN_RATE_LIMIT": ("5 per minute", "failed logins allowed per address"),
     "DESK_RATELIMIT_STORAGE_URL": ("memory://", "Flask-Limiter storage (redis://… at scale)"),
+    "DESK_STORAGE_URL": (
+        "",
+        "file storage: empty = instance/files, a folder, or s3://bucket/prefix",
+    ),
+    "DESK_UPLOAD_MAX_FILES": (10, "files per feedback submission"),
+    "DESK_UPLOAD_MAX_FILE_BYTES": (20 * 1024 * 1024, "largest accepted file, in bytes"),
+    "DESK_UPLOAD_MAX_SUBMISSION_BYTES": (50 * 1024 * 1024, "largest submission, in bytes"),
+    "DESK_UPLOAD_EXTENSIONS": (
+        [
+            "pdf",
+            "png",
+            "jpg",
+            "jpeg",
+            "gif",
+            "webp",
+            "tif",
+            "tiff",
+            "txt",
+            "csv",
+            "rtf",
+            "doc",
+            "docx",
+            "xls",
+            "xlsx",
+            "ppt",
+            "pptx",
+            "odt",
+            "ods",
+            "zip",
+        ],
+        "accepted file extensions (the sniffed content must agree)",
+    ),
+    "DESK_DUPLICATE_WINDOW_MINUTES": (10, "a repeat submission within this window is one item"),
+    "DESK_SPAM_THRESHOLD": (1.0, "spam score at which an item is quarantined"),
+    "DESK_FORM_MIN_SECONDS": (3, "a form sent sooner after it was drawn is suspect"),
     "DESK_MAIL_SERVER": ("localhost", "SMTP host for outgoing mail"),
     "DESK_MAIL_PORT": (25, "SMTP port"),
     "DESK_MAIL_USE_TLS": (False, "STARTTLS on the SMTP connection"),
@@ -47,6 +82,8 @@ def _parse(raw: str, default: Any) -> Any:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(default, int):
         return int(raw)
+    if isinstance(default, float):
+        return float(raw)
     if isinstance(default, list | dict):
         return json.loads(raw)
     return raw
@@ -96,6 +133,10 @@ def flask_settings(values: dict[str, Any], instance_path: Path) -> dict[str, Any
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": production,
         "RATELIMIT_STORAGE_URI": values["DESK_RATELIMIT_STORAGE_URL"],
+        # The hard cap on a request; below it oversize files are measured, not refused, so the
+        # reader's message survives (desk/core/uploads.py).
+        "MAX_CONTENT_LENGTH": 2 * values["DESK_UPLOAD_MAX_SUBMISSION_BYTES"] + 1024 * 1024,
+        "MAX_FORM_MEMORY_SIZE": 4 * 1024 * 1024,
         "RATELIMIT_HEADERS_ENABLED": True,
         "MAIL_SERVER": values["DESK_MAIL_SERVER"],
         "MAIL_PORT": values["DESK_MAIL_PORT"],

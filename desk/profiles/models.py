@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     from desk.accounts.models import User
 
 
+class AutoAssign(enum.StrEnum):
+    """Who gets a new item of a country once it is routed there."""
+
+    #: Nobody: it waits in the country's "Unassigned" view.
+    NONE = "none"
+    #: The country's lead editor.
+    LEAD = "lead"
+    #: The country's editor with the fewest open items.
+    LEAST_LOADED = "least_loaded"
+
+
 class Country(db.Model):
     __tablename__ = "country"
 
@@ -26,6 +37,9 @@ class Country(db.Model):
     name: Mapped[str] = mapped_column(sa.String(120))
     #: URL segment of the public pages ("mali").
     slug: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    auto_assign: Mapped[AutoAssign] = mapped_column(
+        str_enum(AutoAssign), default=AutoAssign.LEAD, server_default=AutoAssign.LEAD.value
+    )
 
     profiles: Mapped[list[Profile]] = relationship(back_populates="country")
 

@@ -1,0 +1,287 @@
+"""Intake: the one way feedback enters Desk, whichever channel brought it.
+
+The web form, the intake API, the LMTP receiver, the IMAP poller and ``desk import-eml`` all
+build a :class:`Submission` and call :func:`receive_feedback`. It flushes and never commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import BinaryIO
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
+
+from desk.core.storage import StorageError, get_storage
+from desk.core.text import strip_nul
+from desk.core.time import utcnow
+from desk.extensions import db
+from desk.feedback import routing, spam
+from desk.feedback.files import RejectedFile, check_file, clean_filename
+from desk.feedback.models import (
+    Attachment,
+    Channel,
+    EventKind,
+    Feedback,
+    FeedbackEvent,
+    ReferenceCounter,
+    ScanStatus,
+)
+from desk.notify.outbox import queue_email
+from desk.profiles.models import Country, Profile, Section
+
+#: Longest message kept; the form refuses longer, email-in keeps the start and says so.
+MAX_MESSAGE_CHARS = 20_000
+#: The reference prefix of items that reached no country.
+UNROUTED_PREFIX = "XX"
+
+
+@dataclass
+class IncomingFile:
+    filename: str
+    stream: BinaryIO
+    #: The channel already measured it over the per-file limit (nothing of it was kept).
+    is_over_limit: bool = False
+
+
+@dataclass
+class Submission:
+    channel: Channel
+    message: str
+    profile: Profile | None = None
+    section: Section | None = None
+    #: For items with no profile (email-in): the country the address or subject named.
+    country: Country | None = None
+    #: Why that country (shown in the routed event).
+    country_reason: str = ""
+    submitter_name: str = ""
+    submitter_email: str = ""
+    submitter_organisation: str = ""
+    wants_resolution_notice: bool = False
+    subject: str = ""
+    language: str = "en"
+    files: list[IncomingFile] = field(default_factory=list)
+    submitter_ip: str = ""
+    email_message_id: str = ""
+    form_nonce: str = ""
+    #: Signs of abuse the channel saw (honeypot, timing token); content signs are added here.
+    spam_signs: list[str] = field(default_factory=list)
+    received_at: datetime | None = None
+
+
+@dataclass
+class IntakeResult:
+    feedback: Feedback
+    #: True when this was a repeat of an item received moments ago (nothing new was made).
+    is_repeat: bool = False
+    rejected_files: list[str] = field(default_factory=list)
+
+
+def next_reference(prefix: str, year: int) -> str:
+    """The next reference for a country and year, e.g. ML-2026-00042; safe under concurrency."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(ReferenceCounter)
+        .values(prefix=prefix, year=year, value=1)
+        .on_conflict_do_update(
+            index_elements=["prefix", "year"], set_={"value": ReferenceCounter.value + 1}
+        )
+        .returning(ReferenceCounter.value)
+    )
+    value = db.session.execute(statement).scalar_one()
+    return f"{prefix}-{year}-{value:05d}"
+
+
+def content_hash(submission: Submission) -> str:
+    parts = [
+        str(submission.channel),
+        str(submission.profile.id if submission.profile else ""),
+        str(submission.section.id if submission.section else ""),
+        submission.submitter_email.strip().lower(),
+        " ".join(submission.message.split()),
+        *sorted(clean_filename(f.filename) for f in submission.files),
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _recent_repeat(digest: str, now: datetime) -> Feedback | None:
+    window = timedelta(minutes=current_app.config["DESK_DUPLICATE_WINDOW_MINUTES"])
+    return db.session.scalar(
+        sa.select(Feedback)
+        .where(Feedback.content_hash == digest, Feedback.received_at >= now - window)
+        .order_by(Feedback.id)
+        .limit(1)
+    )
+
+
+def _nonce_used(nonce: str) -> bool:
+    if not nonce:
+        return False
+    return db.session.scalar(sa.select(Feedback.id).where(Feedback.form_nonce == nonce)) is not None
+
+
+def _clean(submission: Submission) -> None:
+    """Strip NUL bytes and trim every text to its column's size."""
+    submission.message = strip_nul(submission.message).strip()[:MAX_MESSAGE_CHARS]
+    submission.subject = strip_nul(submission.subject).strip()[:300]
+    submission.submitter_name = strip_nul(submission.submitter_name).strip()[:200]
+    submission.submitter_email = strip_nul(submission.submitter_email).strip()[:254]
+    submission.submitter_organisation = strip_nul(submission.submitter_organisation).strip()[:200]
+    submission.email_message_id = strip_nul(submission.email_message_id).strip()[:300]
+
+
+def _store_files(feedback: Feedback, files: list[IncomingFile]) -> list[str]:
+    """Check and store each file; a refused one is listed on the item with its reason."""
+    storage = get_storage()
+    rejected: list[str] = []
+    stored_keys: list[str] = []
+    limit_mb = current_app.config["DESK_UPLOAD_MAX_FILE_BYTES"] // (1024 * 1024)
+    try:
+        for incoming in files:
+            name = clean_filename(incoming.filename)
+            try:
+                if incoming.is_over_limit:
+                    raise RejectedFile(f"“{name}” is larger than {limit_mb} MB.")
+                checked = check_file(incoming.filename, incoming.stream)
+            except RejectedFile as refusal:
+                rejected.append(str(refusal))
+                feedback.attachments.append(
+                    Attachment(original_filename=name, rejection_reason=str(refusal)[:300])
+                )
+                continue
+            stored = storage.save(incoming.stream)
+            stored_keys.append(stored.key)
+            feedback.attachments.append(
+                Attachment(
+                    original_filename=checked.filename,
+                    content_type=checked.content_type,
+                    size=stored.size,
+                    sha256=stored.sha256,
+                    storage_key=stored.key,
+                    scan_status=ScanStatus.SKIPPED,
+                )
+            )
+    except (StorageError, OSError):
+        for key in stored_keys:
+            storage.delete(key)
+        raise
+    return rejected
+
+
+def receive_feedback(submission: Submission) -> IntakeResult:
+    """Record a submission as a feedback item, route it, and queue the acknowledgement.
+
+    A repeat of an item received within DESK_DUPLICATE_WINDOW_MINUTES (a double click, a
+    resubmitted form) returns that item instead of making a second one. Suspect items are kept
+    in quarantine: routed, but out of the inbox and without an acknowledgement until released.
+    """
+    _clean(submission)
+    now = submission.received_at or utcnow()
+    digest = content_hash(submission)
+    repeat = _recent_repeat(digest, now)
+    if repeat is not None:
+        return IntakeResult(feedback=repeat, is_repeat=True)
+
+    signs = list(submission.spam_signs)
+    if _nonce_used(submission.form_nonce):
+        signs.append("token_replayed")
+    signs += spam.content_signs(submission.message)
+    signs = list(dict.fromkeys(signs))
+    spam_score = spam.score(signs)
+
+    country = submission.profile.country if submission.profile else submission.country
+    feedback = Feedback(
+        reference=next_reference(country.code if country else UNROUTED_PREFIX, now.year),
+        profile=submission.profile,
+        section=submission.section,
+        channel=submission.channel,
+        submitter_name=submission.submitter_name,
+        submitter_email=submission.submitter_email,
+        submitter_organisation=submission.submitter_organisation,
+        wants_resolution_notice=submission.wants_resolution_notice,
+        subject=submission.subject,
+        message=submission.message,
+        language=submission.language,
+        received_at=now,
+        content_hash=digest,
+        email_message_id=submission.email_message_id,
+        form_nonce=submission.form_nonce,
+        submitter_ip=submission.submitter_ip,
+        spam_score=spam_score,
+        spam_reasons=signs,
+        is_quarantined=spam_score >= current_app.config["DESK_SPAM_THRESHOLD"],
+    )
+    db.session.add(feedback)
+    db.session.add(
+        FeedbackEvent(
+            feedback=feedback,
+            kind=EventKind.RECEIVED,
+            at=now,
+            data={"channel": str(submission.channel)},
+        )
+    )
+    rejected = _store_files(feedback, submission.files)
+    if submission.profile is not None:
+        why = f"profile {submission.profile.country.name}: {submission.profile.topic}"
+    else:
+        why = submission.country_reason or "no country could be told"
+    routing.route(feedback, country, why)
+    if feedback.is_quarantined:
+        db.session.add(
+            FeedbackEvent(feedback=feedback, kind=EventKind.QUARANTINED, data={"signs": signs})
+        )
+    db.session.flush()
+    if not feedback.is_quarantined:
+        queue_acknowledgement(feedback)
+    return IntakeResult(feedback=feedback, rejected_files=rejected)
+
+
+def acknowledgement_message_id(feedback: Feedback) -> str:
+    """The Message-ID of the acknowledgement: replies to it name the item in In-Reply-To."""
+    domain = current_app.config["DESK_MAIL_FROM"].rpartition("@")[2] or "desk.invalid"
+    return f"<ack.{feedback.reference}@{domain}>"
+
+
+def queue_acknowledgement(feedback: Feedback) -> None:
+    """Write the "we received your feedback" email, if the reader gave an address."""
+    if not feedback.submitter_email:
+        return
+    headers = {}
+    if feedback.email_message_id:
+        headers = {
+            "In-Reply-To": feedback.email_message_id,
+            "References": feedback.email_message_id,
+        }
+    queue_email(
+        "feedback.acknowledgement",
+        feedback.submitter_email,
+        template="feedback_acknowledgement",
+        dedupe_key=f"feedback.acknowledgement:{feedback.reference}",
+        language=feedback.language,
+        headers=headers,
+        message_id=acknowledgement_message_id(feedback),
+        feedback=feedback,
+    )
+
+
+def release_from_quarantine(feedback: Feedback, actor_id: int) -> None:
+    """Put a suspect item into the inbox; the reader now gets the acknowledgement."""
+    if not feedback.is_quarantined:
+        return
+    feedback.is_quarantined = False
+    db.session.add(
+        FeedbackEvent(
+            feedback=feedback,
+            kind=EventKind.RELEASED,
+            actor_id=actor_id,
+            data={"signs": list(feedback.spam_reasons)},
+        )
+    )
+    if feedback.first_response_at is None:
+        feedback.first_response_at = utcnow()
+    db.session.flush()
+    queue_acknowledgement(feedback)

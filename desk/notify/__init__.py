@@ -1,0 +1,1 @@
+"""Email out: the outbox every email is written to, and (with its issue) its delivery."""

@@ -1,0 +1,58 @@
+"""Write emails to the outbox, in the caller's transaction; a job delivers them after commit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+from flask_babel import force_locale
+
+from desk.extensions import db
+from desk.notify.models import OutboxMessage
+
+
+def make_message_id() -> str:
+    domain = current_app.config["DESK_MAIL_FROM"].rpartition("@")[2] or "desk.invalid"
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def queue_email(
+    kind: str,
+    recipient: str,
+    *,
+    template: str,
+    dedupe_key: str,
+    language: str = "en",
+    headers: dict[str, Any] | None = None,
+    message_id: str | None = None,
+    **context: Any,
+) -> OutboxMessage | None:
+    """Render ``emails/<template>.txt`` and ``.html`` in the reader's language and queue them.
+
+    The subject is the first line of the text template. Returns None when a message with the
+    same dedupe key already exists: nobody is written to twice about the same thing.
+    """
+    existing = db.session.scalar(
+        sa.select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
+    )
+    if existing is not None:
+        return None
+    with force_locale(language):
+        text = render_template(f"emails/{template}.txt", **context)
+        html = render_template(f"emails/{template}.html", **context)
+    subject, _, body = text.partition("\n")
+    message = OutboxMessage(
+        kind=kind,
+        recipient=recipient,
+        subject=subject.strip(),
+        text=body.lstrip("\n"),
+        html=html,
+        headers=headers or {},
+        message_id=message_id or make_message_id(),
+        dedupe_key=dedupe_key,
+    )
+    db.session.add(message)
+    db.session.flush()
+    return message

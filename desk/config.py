@@ -30,6 +30,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "header links as a JSON list of [label, url] pairs",
     ),
     "DESK_SITE_FOOTER": ("", "footer text under every public page"),
+    "DESK_PAGE_CACHE_SECONDS": (
+        2,
+        "how long a worker serves a cached public page before checking the database again",
+    ),
     "DESK_LOGIN_RATE_LIMIT": ("5 per minute", "failed logins allowed per address"),
     "DESK_RATELIMIT_STORAGE_URL": ("memory://", "Flask-Limiter storage (redis://… at scale)"),
     "DESK_STORAGE_URL": (
@@ -137,7 +141,8 @@ def flask_settings(values: dict[str, Any], instance_path: Path) -> dict[str, Any
         "SECRET_KEY": secret_key(values, instance_path),
         "TESTING": values["DESK_ENV"] == "testing",
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A pre-ping guards pooled connections to a server that may restart; a file needs none.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": not database_url.startswith("sqlite")},
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

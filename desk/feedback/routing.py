@@ -26,11 +26,11 @@ def _editors(country: Country) -> list[tuple[User, bool]]:
 
 def _open_items(user_ids: list[int]) -> dict[int, int]:
     rows = db.session.execute(
-        sa.select(Feedback.assignee_id, sa.func.count())
+        sa.select(Feedback.assignee_id, sa.func.count().label("open_items"))
         .where(Feedback.assignee_id.in_(user_ids), Feedback.status != FeedbackStatus.CLOSED)
         .group_by(Feedback.assignee_id)
     )
-    return dict(rows.tuples().all())
+    return {row.assignee_id: row.open_items for row in rows}
 
 
 def choose_assignee(country: Country) -> tuple[User | None, str]:

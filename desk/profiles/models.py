@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from desk.core.db import str_enum
 from desk.core.time import utcnow
 from desk.extensions import db
+from desk.profiles.page_cache import bump_generation
 
 if TYPE_CHECKING:
     from desk.accounts.models import User
@@ -89,6 +90,7 @@ class Profile(db.Model):
         """Mark the public page as changed (new ETag and Last-Modified)."""
         self.content_version = (self.content_version or 0) + 1
         self.content_changed_at = utcnow()
+        bump_generation()
 
     def __repr__(self) -> str:
         return f"<Profile {self.country_id}/{self.topic_slug}/{self.language}>"

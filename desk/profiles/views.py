@@ -5,13 +5,23 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 
-from flask import Response, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import get_locale
 
 from desk import __version__
 from desk.core.text import fold
 from desk.profiles import bp
 from desk.profiles.models import Profile
+from desk.profiles.page_cache import page_cache
 from desk.profiles.queries import find_profile, profile_sections, published_profiles
 from desk.profiles.rendering import RenderedProfile, render_profile
 
@@ -36,30 +46,35 @@ def index() -> str:
 
 @bp.get("/profiles/<country_slug>/<topic_slug>")
 def detail(country_slug: str, topic_slug: str) -> Response:
-    profile = find_profile(country_slug, topic_slug, request.args.get("lang"))
-    if profile is None:
-        abort(404)
-    etag = _page_etag(profile)
-    response = Response(mimetype="text/html")
-    response.set_etag(etag)
-    response.last_modified = profile.content_changed_at
-    response.cache_control.no_cache = True
-    response.vary.add("Accept-Language")
-    if _is_fresh(etag, profile):
-        response.status_code = 304
-        return response
-    response.set_data(
-        render_template("profiles/detail.html", profile=profile, page=_rendered(profile))
-    )
-    return response
+    """The public profile: served from the page cache while its ETag holds, 304 if unchanged."""
+    language = request.args.get("lang")
+    # The raw header, not the negotiated locale: a cache hit then costs no negotiation.
+    key = (country_slug, topic_slug, language, request.headers.get("Accept-Language", ""))
+    cache = page_cache()
+    has_flashes = _has_flashes()
+    entry = None if has_flashes else cache.fresh(key)
+    profile = None
+    if entry is None:
+        profile = find_profile(country_slug, topic_slug, language)
+        if profile is None:
+            abort(404)
+        entry = cache.confirm(key, _page_etag(profile), profile.content_changed_at)
+    if entry.matches(request):
+        return Response(status=304, headers=entry.headers)
+    if entry.body is None or has_flashes:
+        profile = profile or find_profile(country_slug, topic_slug, language)
+        if profile is None:
+            abort(404)
+        body = render_template("profiles/detail.html", profile=profile, page=_rendered(profile))
+        entry.body = body.encode()
+    return Response(entry.body, headers=entry.headers, mimetype="text/html")
 
 
-def _is_fresh(etag: str, profile: Profile) -> bool:
-    """Does the client's cached copy still match (If-None-Match first, then If-Modified-Since)?"""
-    if request.if_none_match:
-        return request.if_none_match.contains(etag)
-    since = request.if_modified_since
-    return since is not None and profile.content_changed_at.replace(microsecond=0) <= since
+def _has_flashes() -> bool:
+    """Flashed messages make a page personal; only a visitor with a session can have any."""
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return False
+    return bool(session.get("_flashes"))
 
 
 def _page_etag(profile: Profile) -> str:

@@ -1,7 +1,9 @@
 from datetime import date
 
+import sqlalchemy as sa
+
 from desk.extensions import db
-from desk.profiles.models import SectionKind
+from desk.profiles.models import Profile, SectionKind, SectionRevision
 
 MALI_SECTIONS = [
     ("Commitment", "Signed in 2008.[^a] Ratified in 2010.[^b]\n\n[^a]: Note A.\n[^b]: Note B."),
@@ -125,3 +127,43 @@ def test_profile_page_has_landmarks_and_one_h1(client, create_profile):
     for landmark in ("<header", "<main", "<footer", "<nav", 'class="skip-link"'):
         assert landmark in html
     assert '<html lang="en">' in html
+
+
+def test_page_cache_serves_from_memory_until_it_must_check_again(app, client, create_profile):
+    import time
+
+    profile = create_profile("ML", sections=[("Overview", "First text.")])
+    path = "/profiles/mali/cluster-munition-ban-policy"
+    app.config["DESK_PAGE_CACHE_SECONDS"] = 60
+    first = client.get(path)
+    # Another worker's change: the row moves without this process knowing.
+    db.session.execute(
+        sa.update(Profile).where(Profile.id == profile.id).values(content_version=99)
+    )
+    db.session.execute(
+        sa.update(SectionRevision)
+        .where(SectionRevision.id == profile.sections[0].current_revision_id)
+        .values(body="Second text.")
+    )
+    db.session.commit()
+    cached = client.get(path)
+    assert cached.headers["ETag"] == first.headers["ETag"]
+    assert "First text." in cached.get_data(as_text=True)
+    app.config["DESK_PAGE_CACHE_SECONDS"] = 0.01
+    time.sleep(0.02)
+    checked = client.get(path)
+    assert checked.headers["ETag"] != first.headers["ETag"]
+    assert "Second text." in checked.get_data(as_text=True)
+
+
+def test_a_change_made_in_this_process_shows_at_once(app, client, create_profile):
+    profile = create_profile("ML", sections=[("Overview", "First text.")])
+    path = "/profiles/mali/cluster-munition-ban-policy"
+    app.config["DESK_PAGE_CACHE_SECONDS"] = 60
+    etag = client.get(path).headers["ETag"]
+    profile.sections[0].current_revision.body = "Corrected text."
+    profile.touch()
+    db.session.commit()
+    response = client.get(path, headers={"If-None-Match": etag})
+    assert response.status_code == 200
+    assert "Corrected text." in response.get_data(as_text=True)

@@ -1,0 +1,1 @@
+"""Benchmarks of Desk under a real WSGI server; each module runs with ``python -m bench.NAME``."""

@@ -52,8 +52,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(inbox.bp)
 
-    from desk import cli
+    from desk import cli, jobs, tasks  # noqa: F401  (tasks: every job registered)
 
+    jobs.init_app(app)
     cli.register(app)
     return app
 

@@ -83,6 +83,17 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "DESK_IMAP_USER": ("", "IMAP login"),
     "DESK_IMAP_PASSWORD": ("", "IMAP password"),
     "DESK_IMAP_FOLDER": ("INBOX", "folder whose unseen messages become feedback"),
+    "DESK_REDIS_URL": ("", "Redis for the job queue (empty: a SQLite queue in instance/)"),
+    "DESK_OUTBOX_BATCH_SIZE": (100, "emails sent per SMTP connection"),
+    "DESK_OUTBOX_MAX_ATTEMPTS": (8, "delivery attempts before a message is marked dead"),
+    "DESK_OUTBOX_RETRY_SECONDS": (60, "first retry delay; doubles with each attempt"),
+    "DESK_MAIL_BACKEND": (
+        "",
+        "smtp, file (instance/mail/*.eml) or console; default: smtp in production, file otherwise",
+    ),
+    "DESK_MAIL_TIMEOUT_SECONDS": (30, "SMTP connect and read timeout"),
+    "DESK_MAIL_USE_SSL": (False, "SMTP over TLS from the start (port 465)"),
+    "DESK_MAIL_CA_FILE": ("", "extra CA certificate file to trust for the SMTP server"),
     "DESK_MAIL_SERVER": ("localhost", "SMTP host for outgoing mail"),
     "DESK_MAIL_PORT": (25, "SMTP port"),
     "DESK_MAIL_USE_TLS": (False, "STARTTLS on the SMTP connection"),
@@ -117,6 +128,8 @@ def load_settings(instance_path: Path, overrides: dict[str, Any] | None) -> dict
         if name.startswith("DESK_"):
             values[name] = _parse(raw, SETTINGS.get(name, ("",))[0])
     values.update(overrides or {})
+    if not values["DESK_MAIL_BACKEND"]:
+        values["DESK_MAIL_BACKEND"] = "smtp" if values["DESK_ENV"] == "production" else "file"
     return values
 
 
@@ -158,6 +171,8 @@ def flask_settings(values: dict[str, Any], instance_path: Path) -> dict[str, Any
         "MAIL_SERVER": values["DESK_MAIL_SERVER"],
         "MAIL_PORT": values["DESK_MAIL_PORT"],
         "MAIL_USE_TLS": values["DESK_MAIL_USE_TLS"],
+        "MAIL_USE_SSL": values["DESK_MAIL_USE_SSL"],
+        "MAIL_SUPPRESS_SEND": False,
         "MAIL_USERNAME": values["DESK_MAIL_USERNAME"] or None,
         "MAIL_PASSWORD": values["DESK_MAIL_PASSWORD"] or None,
         "MAIL_DEFAULT_SENDER": values["DESK_MAIL_FROM"],

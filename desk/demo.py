@@ -14,6 +14,7 @@ from desk.accounts.models import Role
 from desk.accounts.operations import create_user, find_user_by_email
 from desk.core.text import slugify
 from desk.extensions import db
+from desk.jobs import start_consumer_thread
 from desk.profiles.importing import parse_markdown
 from desk.profiles.models import Country
 from desk.profiles.operations import import_profile
@@ -99,4 +100,7 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         click.echo(f"  {user.role:<8} {user.email:<24} password: {user.password}")
     if no_serve:
         return
+    start_consumer_thread()
+    mail_folder = f"{current_app.instance_path}/mail"
+    click.echo(f"Jobs run in this process; emails are written to {mail_folder}/*.eml")
     current_app.run(host=host, port=port, debug=False, use_reloader=False)

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import flask_migrate
+import psycopg
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from psycopg import sql
 
 from desk import create_app
 from desk.core.db import Session
-from desk.extensions import db, limiter
+from desk.extensions import db, limiter, mail
+from tests.smtp import SMTPSink
 
 pytest_plugins = ["tests.factories"]
 
@@ -158,3 +162,55 @@ def mali_profile_path() -> Path:
     """The Monitor's real Mali profile; CI always has ../shared/data beside the clone."""
     assert MALI_PROFILE.exists(), f"missing {MALI_PROFILE}: the shared data folder is required"
     return MALI_PROFILE
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SMTPSink]:
+    """A real SMTP server (aiosmtpd) on a free loopback port."""
+    sink = SMTPSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+def mail_to_sink(app: Flask, smtp_sink: SMTPSink) -> SMTPSink:
+    """Point the app's outgoing mail at the test SMTP server."""
+    app.config.update(
+        DESK_MAIL_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=smtp_sink.port,
+        DESK_MAIL_TIMEOUT_SECONDS=5,
+    )
+    mail.init_app(app)
+    return smtp_sink
+
+
+def _admin_conninfo(url: sa.URL) -> str:
+    """A libpq URI for psycopg from a SQLAlchemy URL (any ``+driver`` dropped)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def scratch_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database nobody else uses: a new SQLite file, or a scratch PostgreSQL database."""
+    configured = os.environ.get("DESK_DATABASE_URL", "")
+    if not configured.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'desk.sqlite3'}"
+        return
+    server_url = sa.make_url(configured)
+    name = f"desk_e2e_{secrets.token_hex(4)}"
+    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield server_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))

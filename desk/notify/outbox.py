@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
+from sqlalchemy.orm import Session
 
+from desk.core.db import Session as DeskSession
 from desk.extensions import db
 from desk.notify.models import OutboxMessage
+
+log = logging.getLogger(__name__)
 
 
 def make_message_id() -> str:
@@ -55,4 +60,30 @@ def queue_email(
     )
     db.session.add(message)
     db.session.flush()
+    db.session.info[_WRITTEN] = True
     return message
+
+
+_WRITTEN = "desk.outbox_written"
+
+
+def _deliver_after_commit(session: Session) -> None:
+    """Once mail is committed, ask a worker to send it (the periodic job catches a lost ask)."""
+    if not session.info.pop(_WRITTEN, False):
+        return
+    from desk.notify.tasks import deliver_outbox
+
+    try:
+        deliver_outbox()
+    except Exception:  # the queue being down must never undo or fail a committed change
+        log.warning(
+            "outbox: could not queue delivery; the periodic job will send it", exc_info=True
+        )
+
+
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
+
+
+sa.event.listen(DeskSession, "after_commit", _deliver_after_commit)
+sa.event.listen(DeskSession, "after_rollback", _forget_after_rollback)

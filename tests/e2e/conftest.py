@@ -14,8 +14,6 @@ of each of its pages is saved into the test's tmp dir and its path shown in the 
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -24,13 +22,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import flask_migrate
-import psycopg
 import pytest
-import sqlalchemy as sa
 from click.testing import Result
 from flask import Flask, got_request_exception
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
-from psycopg import sql
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from desk import create_app
@@ -242,34 +237,6 @@ def _settings(database_url: str, instance_path: Path) -> dict[str, object]:
         "DESK_INSTANCE_PATH": str(instance_path),
         "DESK_TIMEZONE": "UTC",
     }
-
-
-def _admin_conninfo(url: sa.URL) -> str:
-    """A libpq URI for psycopg from a SQLAlchemy URL (any ``+driver`` dropped)."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="module")
-def scratch_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database nobody else uses: a new SQLite file, or a scratch PostgreSQL database."""
-    configured = os.environ.get("DESK_DATABASE_URL", "")
-    if not configured.startswith("postgresql"):
-        yield f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'desk.sqlite3'}"
-        return
-    server_url = sa.make_url(configured)
-    name = f"desk_e2e_{secrets.token_hex(4)}"
-    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield server_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="module")

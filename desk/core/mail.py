@@ -1,0 +1,77 @@
+"""The mail transport: Flask-Mail over SMTP with a timeout and a verified TLS context.
+
+Flask-Mail opens its SMTP connection without a timeout and starts TLS without checking the
+server's certificate; Desk's connection does both. For a desk on one machine, mail can instead
+be written to files in the instance folder or printed to the console (DESK_MAIL_BACKEND).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import sys
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from flask_mail import Connection, Mail, Message
+
+
+def tls_context() -> ssl.SSLContext:
+    """A context that verifies the server (with an extra CA file when one is configured)."""
+    context = ssl.create_default_context()
+    ca_file = current_app.config.get("DESK_MAIL_CA_FILE")
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+class SMTPConnection(Connection):
+    def configure_host(self) -> smtplib.SMTP | smtplib.SMTP_SSL:
+        timeout = current_app.config["DESK_MAIL_TIMEOUT_SECONDS"]
+        host: smtplib.SMTP | smtplib.SMTP_SSL
+        if self.mail.use_ssl:
+            host = smtplib.SMTP_SSL(
+                self.mail.server, self.mail.port, timeout=timeout, context=tls_context()
+            )
+        else:
+            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=timeout)
+        if self.mail.use_tls:
+            host.starttls(context=tls_context())
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
+
+
+class FileConnection:
+    """Writes each message as an .eml file into a folder (the demo's "mail server")."""
+
+    def __init__(self, folder: Path, stream: Any = None) -> None:
+        self.folder = folder
+        self.stream = stream
+
+    def __enter__(self) -> FileConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, message: Message) -> None:
+        raw = message.as_bytes()
+        if self.stream is not None:
+            self.stream.write(raw.decode("utf-8", "replace") + "\n" + "-" * 72 + "\n")
+            self.stream.flush()
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = message.msgId.strip("<>").replace("/", "_").replace("@", "_at_")
+        (self.folder / f"{name}.eml").write_bytes(raw)
+
+
+class DeskMail(Mail):
+    def connect(self) -> Any:  # type: ignore[override]
+        backend = current_app.config["DESK_MAIL_BACKEND"]
+        if backend == "file":
+            return FileConnection(Path(current_app.instance_path) / "mail")
+        if backend == "console":
+            return FileConnection(Path(), stream=sys.stdout)
+        return SMTPConnection(current_app.extensions["mail"])

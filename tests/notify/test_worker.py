@@ -1,0 +1,67 @@
+"""A real job consumer sends the mail a committed change wrote: SQLite queue, or Redis in CI."""
+
+import time
+
+import flask_migrate
+import pytest
+
+from desk import create_app
+from desk.extensions import db, huey, mail
+from desk.feedback.models import Channel
+from desk.feedback.operations import Submission, receive_feedback
+from desk.jobs import start_consumer_thread
+from desk.notify.models import OutboxMessage, OutboxState
+from desk.profiles.operations import ensure_country
+from tests.conftest import base_settings
+
+
+@pytest.fixture
+def committed_app(scratch_database_url, tmp_path, smtp_sink):
+    """An app on its own database whose commits are real (the consumer is another thread)."""
+    settings = base_settings(scratch_database_url, tmp_path / "instance")
+    settings.update(
+        DESK_MAIL_BACKEND="smtp", DESK_MAIL_SERVER="127.0.0.1", DESK_MAIL_PORT=smtp_sink.port
+    )
+    app = create_app(settings)
+    with app.app_context():
+        flask_migrate.upgrade()
+        mail.init_app(app)
+    huey.flush()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def wait_for(condition, seconds: float = 15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_consumer_delivers_the_acknowledgement_after_commit(committed_app, smtp_sink):
+    consumer = start_consumer_thread()
+    try:
+        with committed_app.app_context():
+            country = ensure_country("ML")
+            result = receive_feedback(
+                Submission(
+                    channel=Channel.WEB,
+                    country=country,
+                    country_reason="test",
+                    message="Footnote 3 cites the wrong page.",
+                    submitter_email="reader@example.org",
+                )
+            )
+            db.session.commit()
+            reference = result.feedback.reference
+        assert wait_for(lambda: smtp_sink.to("reader@example.org")), "no mail arrived"
+        (received,) = smtp_sink.to("reader@example.org")
+        assert reference in received["Subject"]
+        with committed_app.app_context():
+            message = db.session.scalar(db.select(OutboxMessage))
+            assert message.state == OutboxState.SENT
+    finally:
+        consumer.stop(graceful=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import enum
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -26,6 +27,13 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+class NotificationMode(enum.StrEnum):
+    #: Each assignment, review request and decision by email as it happens.
+    IMMEDIATE = "immediate"
+    #: One email a day with all of them.
+    DAILY_DIGEST = "daily_digest"
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "user"
 
@@ -39,6 +47,11 @@ class User(UserMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    notification_mode: Mapped[NotificationMode] = mapped_column(
+        str_enum(NotificationMode),
+        default=NotificationMode.IMMEDIATE,
+        server_default=NotificationMode.IMMEDIATE.value,
+    )
 
     assignments: Mapped[list[CountryAssignment]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -85,3 +98,29 @@ class CountryAssignment(db.Model):
 
     user: Mapped[User] = relationship(back_populates="assignments")
     country: Mapped[Country] = relationship()
+
+
+class SavedView(db.Model):
+    """A named inbox filter a user keeps (e.g. "Mali, new, with files")."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (sa.UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    #: The inbox query string parameters, as a mapping.
+    query: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Setting(db.Model):
+    """A setting an admin may change at run time (SLA targets, upload limits); audited."""
+
+    __tablename__ = "setting"
+
+    #: The DESK_* name it overrides.
+    name: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -44,7 +44,9 @@ def queue_email(
     )
     if existing is not None:
         return None
-    with force_locale(language):
+    # Emails are drawn as if requested from the public site, so links in them use its address.
+    site_url = current_app.config["DESK_SITE_URL"]
+    with current_app.test_request_context(base_url=site_url), force_locale(language):
         text = render_template(f"emails/{template}.txt", **context)
         html = render_template(f"emails/{template}.html", **context)
     subject, _, body = text.partition("\n")

@@ -179,6 +179,8 @@ class SectionRevision(db.Model):
     )
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
     decided_at: Mapped[datetime | None]
+    #: The review task this revision was drafted for (NULL for imports and restores).
+    task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("review_task.id"), index=True)
     #: The stamp that published this revision, if it was a major one.
     profile_update_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("profile_update.id"), index=True

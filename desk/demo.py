@@ -9,6 +9,7 @@ import click
 import flask_migrate
 import sqlalchemy as sa
 from flask import Flask, current_app
+from werkzeug.serving import run_simple
 
 from desk.accounts.models import Role
 from desk.accounts.operations import create_user, find_user_by_email
@@ -103,4 +104,5 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     start_consumer_thread()
     mail_folder = f"{current_app.instance_path}/mail"
     click.echo(f"Jobs run in this process; emails are written to {mail_folder}/*.eml")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False)
+    # Flask's app.run() declines to run under its own CLI; Werkzeug's server is the same one.
+    run_simple(host, port, current_app._get_current_object(), threaded=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, has_request_context, request
 
 from desk.config import flask_settings, load_settings
 
@@ -45,12 +45,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     storage.init_app(app)
     templating.init_app(app)
 
-    from desk import accounts, feedback, inbox, profiles
+    from desk import accounts, feedback, inbox, notify, profiles, reviews
+    from desk.feedback import api as feedback_api
+    from desk.reports import bp as reports_bp
 
     app.register_blueprint(profiles.bp)
     app.register_blueprint(feedback.bp)
+    app.register_blueprint(feedback_api.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(inbox.bp)
+    app.register_blueprint(reviews.bp)
+    app.register_blueprint(notify.bp)
+    app.register_blueprint(reports_bp)
 
     from desk import cli, jobs, tasks  # noqa: F401  (tasks: every job registered)
 
@@ -104,4 +110,10 @@ def _tune_sqlite(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A transaction that reads and then writes cannot wait for another writer in WAL mode:
+        # SQLite fails it at once. So anything that may write takes the write lock up front
+        # (and waits for it, up to busy_timeout); only safe-method requests read unlocked.
+        if has_request_context() and request.method in ("GET", "HEAD", "OPTIONS"):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -9,13 +9,18 @@ from flask.cli import FlaskGroup
 
 def register(app: Flask) -> None:
     """Attach every feature's commands to the app (``desk <command>``)."""
-    from desk import demo
+    from desk import demo, scale
     from desk.accounts import cli as accounts_cli
+    from desk.feedback import cli as feedback_cli
     from desk.profiles import cli as profiles_cli
+    from desk.reports import cli as reports_cli
 
     accounts_cli.register(app)
     profiles_cli.register(app)
     demo.register(app)
+    feedback_cli.register(app)
+    reports_cli.register(app)
+    scale.register(app)
 
 
 def _create_app() -> Flask:

@@ -82,15 +82,16 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def reset_database() -> None:
-    """Drop every table (a scratch PostgreSQL database may hold a previous run's)."""
-    metadata = sa.MetaData()
-    metadata.reflect(db.engine)
+    """Drop every table (a scratch database may hold a previous run's)."""
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            for table in metadata.sorted_tables:
-                connection.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
-        else:
-            metadata.drop_all(connection)
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+            return
+        names = sa.inspect(connection).get_table_names()
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        for name in names:
+            connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
 
 
 @pytest.fixture

@@ -56,6 +56,9 @@ class Feedback(db.Model):
         sa.Index(None, "country_id", "status", "received_at"),
         sa.Index(None, "assignee_id", "status", "received_at"),
         sa.Index(None, "is_quarantined", "received_at"),
+        # The inbox's "My countries" and "Mine" pages walk these newest (or oldest) first.
+        sa.Index(None, "country_id", "received_at"),
+        sa.Index(None, "assignee_id", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -82,7 +85,7 @@ class Feedback(db.Model):
     #: Why "no action", or other words on the resolution.
     resolution_note: Mapped[str] = mapped_column(sa.Text, default="")
     assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
-    duplicate_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("feedback.id"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("feedback.id"), index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     #: The first event by a person (not routing) on the item.
     first_response_at: Mapped[datetime | None]
@@ -99,6 +102,9 @@ class Feedback(db.Model):
     form_nonce: Mapped[str] = mapped_column(sa.String(32), default="", index=True)
     #: The submitter's address, kept for abuse handling and purged with their other data.
     submitter_ip: Mapped[str] = mapped_column(sa.String(45), default="")
+    #: The reference, subject, message, submitter and file names as lower-case words without
+    #: accents; kept up to date by desk.inbox.search and indexed for full-text search there.
+    search_text: Mapped[str] = mapped_column(sa.Text, default="", server_default="", deferred=True)
 
     country: Mapped[Country | None] = relationship()
     profile: Mapped[Profile | None] = relationship()

@@ -250,12 +250,11 @@ def queue_acknowledgement(feedback: Feedback) -> None:
     """Write the "we received your feedback" email, if the reader gave an address."""
     if not feedback.submitter_email:
         return
-    headers = {}
+    # Replies go to the intake address, where email-in threads them onto the item.
+    headers = {"Reply-To": current_app.config["DESK_INTAKE_ADDRESS"]}
     if feedback.email_message_id:
-        headers = {
-            "In-Reply-To": feedback.email_message_id,
-            "References": feedback.email_message_id,
-        }
+        headers["In-Reply-To"] = feedback.email_message_id
+        headers["References"] = feedback.email_message_id
     queue_email(
         "feedback.acknowledgement",
         feedback.submitter_email,
@@ -285,3 +284,91 @@ def release_from_quarantine(feedback: Feedback, actor_id: int) -> None:
         feedback.first_response_at = utcnow()
     db.session.flush()
     queue_acknowledgement(feedback)
+
+
+@dataclass
+class ReplyResult:
+    #: The item the reply was added to (for a reply to a duplicate: the item it duplicates).
+    feedback: Feedback
+    event: FeedbackEvent
+    #: True when the reply took a closed item back into the inbox.
+    reopened: bool = False
+    rejected_files: list[str] = field(default_factory=list)
+
+
+#: Resolutions of closed items that a reader's reply takes back into the inbox (spam stays
+#: closed; a duplicate passes the reply to the item it duplicates).
+REOPEN_ON_REPLY = frozenset({"updated", "no_action"})
+
+
+def add_reader_reply(
+    feedback: Feedback,
+    *,
+    message_id: str,
+    from_email: str,
+    from_name: str = "",
+    subject: str = "",
+    text: str = "",
+    files: list[IncomingFile] | None = None,
+    how: str = "",
+    received_at: datetime | None = None,
+) -> ReplyResult:
+    """Add a reader's emailed reply to the item it answers. Flushes, never commits.
+
+    The reply is a ``reply_received`` event (from, subject, text, Message-ID); its files go
+    through the same checks as the form's and are added to the item, refused ones listed.
+    A reply to an item closed as a duplicate goes to the item it duplicates. A closed item
+    (resolution ``updated`` or ``no_action``) is reopened as ``triaged`` with its assignee, so
+    the reply is seen; an item closed as spam stays closed. Quarantine is left as it is.
+    """
+    from desk.feedback.models import FeedbackStatus, Resolution
+
+    target, seen = feedback, {feedback.id}
+    while target.resolution == Resolution.DUPLICATE and target.duplicate_of is not None:
+        if target.duplicate_of.id in seen:
+            break
+        target = target.duplicate_of
+        seen.add(target.id)
+    now = received_at or utcnow()
+    before = len(target.attachments)
+    rejected = _store_files(target, list(files or []))
+    added = target.attachments[before:]
+    event = FeedbackEvent(
+        feedback=target,
+        kind=EventKind.REPLY_RECEIVED,
+        at=now,
+        data={
+            "from": strip_nul(from_email)[:254],
+            "from_name": strip_nul(from_name)[:200],
+            "subject": strip_nul(subject)[:300],
+            "text": strip_nul(text)[:MAX_MESSAGE_CHARS],
+            "message_id": strip_nul(message_id)[:300],
+            "threaded_by": how,
+            "files": [a.original_filename for a in added if not a.is_rejected],
+            "rejected_files": rejected,
+        },
+    )
+    db.session.add(event)
+    reopened = False
+    if target.status == FeedbackStatus.CLOSED and target.resolution in REOPEN_ON_REPLY:
+        reopened = True
+        db.session.add(
+            FeedbackEvent(
+                feedback=target,
+                kind=EventKind.REOPENED,
+                at=now,
+                data={
+                    "reason": "the reader replied",
+                    "from": str(target.status),
+                    "to": str(FeedbackStatus.TRIAGED),
+                    "previous_resolution": str(target.resolution),
+                    "previous_note": target.resolution_note,
+                },
+            )
+        )
+        target.status = FeedbackStatus.TRIAGED
+        target.resolution = None
+        target.resolution_note = ""
+        target.resolved_at = None
+    db.session.flush()
+    return ReplyResult(feedback=target, event=event, reopened=reopened, rejected_files=rejected)

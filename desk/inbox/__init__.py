@@ -1,7 +1,8 @@
-"""The staff desk under /desk: home now, the feedback inbox as it arrives."""
+"""The staff desk under /desk: home, the inbox, feedback items, quarantine and the audit log."""
 
 from flask import Blueprint
 
 bp = Blueprint("inbox", __name__, url_prefix="/desk")
 
-from desk.inbox import views  # noqa: E402, F401  (routes attach to bp)
+# Routes attach to bp; search keeps every item's search text up to date on flush.
+from desk.inbox import audit_log, files, quarantine, search, views  # noqa: E402, F401

@@ -18,6 +18,7 @@ from flask import (
 from flask_babel import get_locale
 
 from desk import __version__
+from desk.core.locale import reader_language, use_language
 from desk.core.text import fold
 from desk.profiles import bp
 from desk.profiles.models import Profile
@@ -58,13 +59,16 @@ def detail(country_slug: str, topic_slug: str) -> Response:
         profile = find_profile(country_slug, topic_slug, language)
         if profile is None:
             abort(404)
+        use_language(reader_language(profile.language))
         entry = cache.confirm(key, _page_etag(profile), profile.content_changed_at)
     if entry.matches(request):
         return Response(status=304, headers=entry.headers)
     if entry.body is None or has_flashes:
-        profile = profile or find_profile(country_slug, topic_slug, language)
         if profile is None:
-            abort(404)
+            profile = find_profile(country_slug, topic_slug, language)
+            if profile is None:
+                abort(404)
+            use_language(reader_language(profile.language))
         body = render_template("profiles/detail.html", profile=profile, page=_rendered(profile))
         entry.body = body.encode()
     return Response(entry.body, headers=entry.headers, mimetype="text/html")

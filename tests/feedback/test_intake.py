@@ -129,6 +129,7 @@ def test_acknowledgement_goes_to_the_outbox_when_an_email_is_given(create_profil
     assert item.reference in message.text
     assert message.dedupe_key == f"feedback.acknowledgement:{item.reference}"
     assert message.message_id.startswith(f"<ack.{item.reference}@")
+    assert message.headers["Reply-To"] == "feedback@localhost"
 
 
 def test_no_acknowledgement_without_an_email(create_profile):

@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from desk.core.time import utcnow
 from desk.extensions import db
-from desk.notify.delivery import LEASE, claim_due, deliver_due, retry_dead
+from desk.notify.delivery import LEASE, as_mail_message, claim_due, deliver_due, retry_dead
 from desk.notify.models import OutboxMessage, OutboxState
-from desk.notify.outbox import queue_email
+from desk.notify.outbox import build_message, queue_email
 
 
 def queue(n: int = 1, *, recipient: str = "reader{}@example.org") -> list[OutboxMessage]:
@@ -166,3 +166,19 @@ def test_file_backend_writes_eml_files(app, tmp_path):
     files = list((tmp_path / "instance" / "mail").glob("*.eml"))
     assert len(files) == 1
     assert b"Subject: Test subject 0" in files[0].read_bytes()
+
+
+def test_list_unsubscribe_goes_out_as_a_plain_header_line(app):
+    """Not folded, not RFC 2047-encoded: mail clients must read the URL as it is."""
+    url = "https://desk.example.org/unsubscribe/" + "x" * 120
+    message = build_message(
+        "test.message",
+        "reader@example.org",
+        template="test_message",
+        dedupe_key="header-line",
+        headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "One-Click"},
+        number=1,
+    )
+    raw = as_mail_message(message).as_bytes()
+    assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in raw
+    assert b"=?utf-8?" not in raw.split(b"\r\n\r\n")[0].split(b"List-Unsubscribe")[1]

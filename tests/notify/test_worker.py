@@ -1,16 +1,21 @@
 """A real job consumer sends the mail a committed change wrote: SQLite queue, or Redis in CI."""
 
 import time
+from datetime import date
 
 import flask_migrate
 import pytest
 
 from desk import create_app
+from desk.core.time import utcnow
 from desk.extensions import db, huey, mail
 from desk.feedback.models import Channel
 from desk.feedback.operations import Submission, receive_feedback
 from desk.jobs import start_consumer_thread
-from desk.notify.models import OutboxMessage, OutboxState
+from desk.notify.models import OutboxMessage, OutboxState, Subscription
+from desk.notify.operations import queue_profile_update_notices
+from desk.notify.tasks import deliver_outbox
+from desk.profiles.models import Profile, ProfileUpdate
 from desk.profiles.operations import ensure_country
 from tests.conftest import base_settings
 
@@ -63,5 +68,44 @@ def test_consumer_delivers_the_acknowledgement_after_commit(committed_app, smtp_
         with committed_app.app_context():
             message = db.session.scalar(db.select(OutboxMessage))
             assert message.state == OutboxState.SENT
+    finally:
+        consumer.stop(graceful=True)
+
+
+def test_notices_written_during_an_smtp_outage_go_out_when_it_returns(committed_app, smtp_sink):
+    committed_app.config["DESK_OUTBOX_RETRY_SECONDS"] = 0  # due again as soon as it failed
+    smtp_sink.stop()
+    consumer = start_consumer_thread()
+    try:
+        with committed_app.app_context():
+            profile = Profile(
+                country=ensure_country("ML"), topic="Cluster Munition Ban Policy", topic_slug="c"
+            )
+            db.session.add(profile)
+            db.session.add(
+                Subscription(email="reader@example.org", profile=profile, confirmed_at=utcnow())
+            )
+            db.session.flush()
+            update = ProfileUpdate(
+                profile=profile, stamped_on=date(2026, 11, 29), change_note="New."
+            )
+            db.session.add(update)
+            db.session.flush()
+            assert queue_profile_update_notices(update) == 1
+            db.session.commit()  # the approval commits; the job it asks for finds no server
+
+        def state() -> OutboxState:
+            with committed_app.app_context():
+                return db.session.scalar(
+                    db.select(OutboxMessage.state).where(OutboxMessage.kind == "profile.updated")
+                )
+
+        assert wait_for(lambda: state() == OutboxState.FAILED), state()
+        smtp_sink.start()
+        deliver_outbox()  # what the every-minute job does
+        assert wait_for(lambda: smtp_sink.to("reader@example.org")), "the notice never arrived"
+        assert wait_for(lambda: state() == OutboxState.SENT)
+        time.sleep(0.5)
+        assert len(smtp_sink.to("reader@example.org")) == 1
     finally:
         consumer.stop(graceful=True)

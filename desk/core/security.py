@@ -20,6 +20,15 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+#: Sent with every response (set by the app, also on answers made before Flask sees a request).
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+)
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
@@ -29,10 +38,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def set_security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
+        for name, value in SECURITY_HEADERS:
+            headers.setdefault(name, value)
         if "request_id" in g:
             headers.setdefault("X-Request-Id", g.request_id)
         return response

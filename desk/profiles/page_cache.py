@@ -14,9 +14,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from threading import Lock
+from typing import Any
 
 from flask import Flask, Request, current_app
 from werkzeug.http import http_date, parse_etags, quote_etag
+
+from desk.core.security import SECURITY_HEADERS
 
 #: Pages kept per process.
 MAX_PAGES = 512
@@ -66,9 +69,8 @@ class PageCache:
         self._pages: OrderedDict[tuple, CachedPage] = OrderedDict()
         self._lock = Lock()
 
-    def fresh(self, key: tuple) -> CachedPage | None:
+    def fresh(self, key: tuple, ttl: float) -> CachedPage | None:
         """The entry for key if it may be served without asking the database."""
-        ttl = current_app.config["DESK_PAGE_CACHE_SECONDS"]
         with self._lock:
             entry = self._pages.get(key)
         if entry is None or ttl <= 0 or entry.generation != _generation:
@@ -92,8 +94,46 @@ class PageCache:
         return entry
 
 
+class RevalidationMiddleware:
+    """Answers a reader's revalidation of a cached profile page with 304 before Flask runs.
+
+    Only a plain ``GET /profiles/<country>/<topic>[?lang=xx]`` with If-None-Match and no session
+    cookie is answered here, from an entry the page cache may serve; anything else, including a
+    miss, goes to the app unchanged.
+    """
+
+    def __init__(self, wsgi_app: Any, app: Flask) -> None:
+        self.wsgi_app = wsgi_app
+        self.app = app
+        self.cache: PageCache = app.extensions["desk_page_cache"]
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        key = self._key(environ)
+        if key is not None:
+            entry = self.cache.fresh(key, self.app.config["DESK_PAGE_CACHE_SECONDS"])
+            if entry is not None and environ["HTTP_IF_NONE_MATCH"] == entry.headers[0][1]:
+                start_response("304 NOT MODIFIED", [*entry.headers, *SECURITY_HEADERS])
+                return []
+        return self.wsgi_app(environ, start_response)
+
+    def _key(self, environ: dict[str, Any]) -> tuple | None:
+        if environ.get("REQUEST_METHOD") != "GET" or "HTTP_IF_NONE_MATCH" not in environ:
+            return None
+        if f"{self.app.config['SESSION_COOKIE_NAME']}=" in environ.get("HTTP_COOKIE", ""):
+            return None
+        parts = environ.get("PATH_INFO", "").split("/")
+        if len(parts) != 4 or parts[1] != "profiles" or not parts[2] or not parts[3]:
+            return None
+        query = environ.get("QUERY_STRING", "")
+        if query and not (query.startswith("lang=") and "&" not in query):
+            return None
+        language = query[5:] if query else None
+        return (parts[2], parts[3], language, environ.get("HTTP_ACCEPT_LANGUAGE", ""))
+
+
 def init_app(app: Flask) -> None:
     app.extensions["desk_page_cache"] = PageCache()
+    app.wsgi_app = RevalidationMiddleware(app.wsgi_app, app)  # type: ignore[method-assign]
 
 
 def page_cache() -> PageCache:

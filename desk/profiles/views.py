@@ -53,7 +53,8 @@ def detail(country_slug: str, topic_slug: str) -> Response:
     key = (country_slug, topic_slug, language, request.headers.get("Accept-Language", ""))
     cache = page_cache()
     has_flashes = _has_flashes()
-    entry = None if has_flashes else cache.fresh(key)
+    ttl = current_app.config["DESK_PAGE_CACHE_SECONDS"]
+    entry = None if has_flashes else cache.fresh(key, ttl)
     profile = None
     if entry is None:
         profile = find_profile(country_slug, topic_slug, language)

@@ -1,5 +1,6 @@
 from datetime import date
 
+import pytest
 import sqlalchemy as sa
 
 from desk.extensions import db
@@ -167,3 +168,25 @@ def test_a_change_made_in_this_process_shows_at_once(app, client, create_profile
     response = client.get(path, headers={"If-None-Match": etag})
     assert response.status_code == 200
     assert "Corrected text." in response.get_data(as_text=True)
+
+
+def test_revalidation_is_answered_before_the_app_while_the_cache_holds(
+    app, client, create_profile, monkeypatch
+):
+    from desk.profiles import views
+
+    create_profile("ML")
+    path = "/profiles/mali/cluster-munition-ban-policy"
+    app.config["DESK_PAGE_CACHE_SECONDS"] = 60
+    etag = client.get(path).headers["ETag"]
+
+    def no_database(*args, **kwargs):
+        raise LookupError("the app was asked")
+
+    monkeypatch.setattr(views, "find_profile", no_database)
+    answer = client.get(path, headers={"If-None-Match": etag})
+    assert answer.status_code == 304
+    assert answer.headers["ETag"] == etag
+    assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+    with pytest.raises(LookupError):
+        client.get(path, headers={"If-None-Match": etag, "Accept-Language": "fr"})

@@ -81,9 +81,12 @@
       });
     }
     if (search && window.location.hash === "#search") search.focus();
-    if (itemPage && window.location.hash === "#close") {
-      const reason = document.getElementById("close-reason");
-      if (reason) reason.focus();
+    if (itemPage && window.location.hash === "#close-reason") {
+      // After the browser's own jump to the fragment, which would move the focus again.
+      window.addEventListener("load", () => {
+        const reason = document.getElementById("close-reason");
+        if (reason) reason.focus();
+      });
     }
 
     const setShortcuts = (open) => {

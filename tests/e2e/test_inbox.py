@@ -180,6 +180,31 @@ def test_an_editor_triages_the_mali_item_from_the_keyboard(
     assert live_server.run(stamped)
 
 
+def test_spam_and_close_from_the_list_with_the_keyboard(
+    page: Page, live_server: LiveServer, desk: dict[str, str]
+) -> None:
+    junk = live_server.run(receive, "Buy cheap watches at example dot com", email="")
+    keep = live_server.run(receive, "Is the 2011 figure final?", email="q@example.org")
+    log_in(page)
+    page.goto("/desk/inbox?q=watches")
+    keyboard_ready(page)
+    page.keyboard.press("j")
+    page.keyboard.press("#")
+    expect(page.locator(".flash-success")).to_have_text(f"{junk} is closed as spam.")
+    expect(page).to_have_url(re.compile(r"/desk/inbox\?q=watches$"))
+    expect(page.locator("tr[data-item]")).to_have_count(0)
+
+    page.goto("/desk/inbox?q=figure+final")
+    keyboard_ready(page)
+    page.keyboard.press("j")
+    page.keyboard.press("e")
+    expect(page).to_have_url(re.compile(f"/desk/feedback/{keep}.*#close-reason$"))
+    expect(page.get_by_label("Why no action")).to_be_focused()
+    page.keyboard.type("It is final; answered by phone.")
+    page.get_by_role("button", name="Close: no action").click()
+    expect(page.locator(".flash-success")).to_have_text(f"{keep} is closed: no action.")
+
+
 def test_shortcuts_list_opens_with_question_mark(page: Page, desk: dict[str, str]) -> None:
     log_in(page)
     page.goto("/desk/inbox")

@@ -446,10 +446,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{export['bytes'] / 1e6:.1f} MB) streamed in {export['seconds']:.1f} s "
             f"({rows / export['seconds']:,.0f} rows/s), status {export['status']}:"
         )
+        started_mb = export["rss_after_start_kb"] / 1024
         print(
-            f"  RSS after start-up {export['rss_after_start_kb'] / 1024:.0f} MB (peak while "
-            f"starting {export['start_peak_kb'] / 1024:.0f} MB); peak while exporting "
-            f"{peak_mb:.0f} MB (target < {MEMORY_TARGET_MB} MB: {verdict})"
+            f"  RSS after start-up {started_mb:.1f} MB (peak while starting "
+            f"{export['start_peak_kb'] / 1024:.0f} MB); peak while exporting {peak_mb:.1f} MB, "
+            f"{peak_mb - started_mb:+.1f} MB (target < {MEMORY_TARGET_MB} MB: {verdict})"
         )
     print(f"  load average at end: {os.getloadavg()[0]:.1f}")
     return 0

@@ -403,7 +403,7 @@ METRICS_BY_KEY = {metric.key: metric for metric in METRICS}
 
 # ------------------------------------------------------------------------------ summaries
 
-#: What a report can group by, as the facts column (or derived column) holding the key.
+#: The facts column holding each grouping's key ("month" is derived from the start instead).
 GROUP_COLUMNS = {
     "country": "country_id",
     "editor": "editor_id",
@@ -411,7 +411,6 @@ GROUP_COLUMNS = {
     "profile": "profile_id",
     "channel": "channel",
 }
-GROUPINGS = (*GROUP_COLUMNS, "month")
 
 
 def month_of(start_at: Any, months: Sequence[Month]) -> sa.ColumnElement[str]:

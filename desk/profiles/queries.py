@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from desk.extensions import db
-from desk.profiles.models import Country, Profile, Section
+from desk.profiles.models import Country, Profile, ProfileUpdate, Section
 
 
 def published_profiles() -> list[Profile]:
@@ -61,3 +61,22 @@ def find_profile_by_topic(country: Country, topic_slug: str, language: str) -> P
         .options(selectinload(Profile.sections).joinedload(Section.current_revision))
     )
     return db.session.scalars(statement).first()
+
+
+def what_changed(profile: Profile, limit: int = 20) -> list[ProfileUpdate]:
+    """The public "What changed" list: stamps of approved revisions, newest first.
+
+    Imports (made by no one) and dates set by hand (whose reason is for staff) are left out.
+    """
+    return list(
+        db.session.scalars(
+            sa.select(ProfileUpdate)
+            .where(
+                ProfileUpdate.profile_id == profile.id,
+                ProfileUpdate.created_by_id.is_not(None),
+                ProfileUpdate.is_manual.is_(False),
+            )
+            .order_by(ProfileUpdate.stamped_on.desc(), ProfileUpdate.id.desc())
+            .limit(limit)
+        )
+    )

@@ -23,7 +23,12 @@ from desk.core.text import fold
 from desk.profiles import bp
 from desk.profiles.models import Profile
 from desk.profiles.page_cache import page_cache
-from desk.profiles.queries import find_profile, profile_sections, published_profiles
+from desk.profiles.queries import (
+    find_profile,
+    profile_sections,
+    published_profiles,
+    what_changed,
+)
 from desk.profiles.rendering import RenderedProfile, render_profile
 
 #: How many rendered profiles each process keeps; a profile is re-rendered when it changes.
@@ -70,7 +75,12 @@ def detail(country_slug: str, topic_slug: str) -> Response:
             if profile is None:
                 abort(404)
             use_language(reader_language(profile.language))
-        body = render_template("profiles/detail.html", profile=profile, page=_rendered(profile))
+        body = render_template(
+            "profiles/detail.html",
+            profile=profile,
+            page=_rendered(profile),
+            updates=what_changed(profile),
+        )
         entry.body = body.encode()
     return Response(entry.body, headers=entry.headers, mimetype="text/html")
 

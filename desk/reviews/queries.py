@@ -369,25 +369,6 @@ def profile_stamps(profile: Profile) -> list[ProfileUpdate]:
     )
 
 
-def what_changed(profile: Profile, limit: int = 20) -> list[ProfileUpdate]:
-    """The public "What changed" list: stamps of approved revisions, newest first.
-
-    Imports (made by no one) and dates set by hand (whose reason is for staff) are left out.
-    """
-    return list(
-        db.session.scalars(
-            sa.select(ProfileUpdate)
-            .where(
-                ProfileUpdate.profile_id == profile.id,
-                ProfileUpdate.created_by_id.is_not(None),
-                ProfileUpdate.is_manual.is_(False),
-            )
-            .order_by(ProfileUpdate.stamped_on.desc(), ProfileUpdate.id.desc())
-            .limit(limit)
-        )
-    )
-
-
 # --------------------------------------------------------------------------- reminders
 
 

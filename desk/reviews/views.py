@@ -19,6 +19,7 @@ from desk.accounts.models import User
 from desk.core.permissions import staff_only
 from desk.core.time import desk_today, desk_zone, format_day, utcnow
 from desk.extensions import db
+from desk.notify.queries import delivery_counts, profile_update_prefix
 from desk.profiles.models import (
     Profile,
     RevisionState,
@@ -27,7 +28,7 @@ from desk.profiles.models import (
     SectionRevision,
     UpdateType,
 )
-from desk.profiles.queries import profile_sections
+from desk.profiles.queries import profile_sections, what_changed
 from desk.profiles.rendering import footnote_labels, render_profile
 from desk.reviews import bp, operations, queries
 from desk.reviews.diff import diff_words
@@ -591,7 +592,7 @@ def preview(revision_id: int) -> str:
         "reviews/preview.html",
         profile=_PreviewProfile(profile, revision),
         page=render_profile(shown),
-        updates=queries.what_changed(profile),
+        updates=what_changed(profile),
         revision=revision,
         can_edit=revision.state == RevisionState.DRAFT and revision.author_id == current_user.id,
     )
@@ -629,7 +630,13 @@ def revision(revision_id: int) -> str:
         action_form=ActionForm(),
         changes_form=RequestChangesForm(),
         activity=_activity_for_revision(revision),
+        notices=_notices(revision.profile_update_id) if revision.profile_update_id else None,
     )
+
+
+def _notices(profile_update_id: int) -> dict[str, int]:
+    """How the subscriber emails of one stamp fared: notified, pending, failed."""
+    return delivery_counts(profile_update_prefix(profile_update_id))
 
 
 def _activity_for_revision(revision: SectionRevision) -> list[dict[str, Any]]:
@@ -854,13 +861,15 @@ def profile(profile_id: int) -> str:
 def _profile_page(profile: Profile, form: LastUpdatedForm | None = None) -> str:
     if form is None:
         form = LastUpdatedForm(last_updated_on=desk_today())
+    stamps = queries.profile_stamps(profile)[:10]
     return render_template(
         "reviews/profile.html",
         profile=profile,
         sections=profile_sections(profile),
         open_tasks=queries.open_tasks_by_section(profile),
         tasks=queries.profile_tasks(profile),
-        stamps=queries.profile_stamps(profile)[:10],
+        stamps=stamps,
+        notices={stamp.id: _notices(stamp.id) for stamp in stamps},
         can_manage=queries.can_manage_profiles(current_user),
         last_updated_form=form,
         action_form=ActionForm(),

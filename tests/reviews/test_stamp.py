@@ -13,9 +13,10 @@ from desk.core.audit import AuditEvent
 from desk.core.time import desk_today
 from desk.extensions import db
 from desk.feedback.models import EventKind, FeedbackEvent, FeedbackStatus, Resolution
-from desk.notify.models import Frequency, OutboxMessage, Subscription
+from desk.notify.models import Frequency, OutboxMessage, OutboxState, Subscription
 from desk.profiles.models import ProfileUpdate, RevisionState, UpdateType
-from desk.reviews import operations, queries
+from desk.profiles.queries import what_changed
+from desk.reviews import operations
 from desk.reviews.models import TaskState
 
 #: Late evening in UTC, already the next day in Paris: the stamp must carry the Paris date.
@@ -278,7 +279,7 @@ def test_what_changed_lists_the_approved_stamps_dates_and_notes_only(
     assert desk_today().isoformat() in html
     assert editor.name not in html and manager.name not in html
     assert empty.strip() == ""
-    assert [u.change_note for u in queries.what_changed(profile)] == ["Public note."]
+    assert [u.change_note for u in what_changed(profile)] == ["Public note."]
 
 
 def test_the_staff_profile_page_lists_sections_tasks_and_the_managers_controls(
@@ -294,3 +295,55 @@ def test_the_staff_profile_page_lists_sections_tasks_and_the_managers_controls(
     desk.login(create_staff(Role.EDITOR, countries=("ML",)))
     html = desk.get(f"/desk/profiles/{profile.id}").get_data(as_text=True)
     assert "Set Last Updated by hand" not in html
+
+
+def test_the_public_page_shows_what_changed_after_an_approval(
+    client, profile, stockpiling, editor, manager, open_task, draft_revision
+):
+    path = f"/profiles/{profile.country.slug}/{profile.topic_slug}"
+    before = client.get(path).get_data(as_text=True)
+    assert "What changed" not in before
+
+    operations.set_last_updated(profile, date(2020, 1, 2), "Internal reason.", manager)
+    revision = draft_revision(open_task(stockpiling), editor, "Text.", change_note="Public note.")
+    operations.approve_revision(revision, manager)
+    db.session.commit()
+
+    page = client.get(path)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'class="what-changed"' in html
+    assert "Public note." in html
+    assert "Internal reason." not in html
+    assert f'<time datetime="{desk_today().isoformat()}">' in html
+    subscribe = f'href="/profiles/{profile.country.slug}/{profile.topic_slug}/subscribe"'
+    assert subscribe in html
+    assert "Email me when this profile is updated" in html
+
+
+def test_the_revision_and_profile_pages_say_how_the_subscriber_notices_fared(
+    desk, profile, stockpiling, editor, manager, open_task, draft_revision
+):
+    for number in range(3):
+        db.session.add(
+            Subscription(
+                email=f"reader{number}@example.org",
+                profile=profile,
+                frequency=Frequency.IMMEDIATE,
+                language="en",
+                confirmed_at=APPROVED_AT,
+            )
+        )
+    revision = draft_revision(open_task(stockpiling), editor, "New text.", change_note="Checked.")
+    operations.approve_revision(revision, manager)
+    db.session.commit()
+    first, second, _third = (m for m in outbox_rows() if m.kind == "profile.updated")
+    first.state, second.state = OutboxState.SENT, OutboxState.DEAD
+    db.session.commit()
+    desk.login(manager)
+
+    approval = desk.get(f"/desk/revisions/{revision.id}").get_data(as_text=True)
+    staff_profile = desk.get(f"/desk/profiles/{profile.id}").get_data(as_text=True)
+
+    for html in (approval, staff_profile):
+        assert "1 notified, 1 pending, 1 failed" in html

@@ -236,3 +236,16 @@ def test_an_unrouted_item_is_sent_to_a_country(client, staff, create_feedback):
     post_form(client, f"/desk/feedback/{lost.reference}/route", {"route-country": "ML"})
     db.session.refresh(lost)
     assert lost.country.code == "ML"
+
+
+def test_the_home_page_leads_to_each_profiles_staff_page_and_the_nav_to_mail(
+    client, staff, item
+):
+    log_in(client, staff.editor)
+    home = client.get("/desk/").get_data(as_text=True)
+    assert f'href="/desk/profiles/{item.profile_id}"' in home
+    assert 'href="/desk/me/notifications"' in home
+    assert 'href="/desk/outbox"' not in home, "the outbox is for managers and admins"
+
+    log_in(client, staff.manager)
+    assert 'href="/desk/outbox"' in client.get("/desk/").get_data(as_text=True)

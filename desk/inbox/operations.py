@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import force_locale, gettext
 
 from desk.accounts.models import CountryAssignment, User
 from desk.core.audit import record_audit
@@ -284,8 +285,10 @@ def change_status(feedback: Feedback, status: FeedbackStatus, actor: User) -> bo
     return True
 
 
-def _close(feedback: Feedback, resolution: Resolution, actor: User, note: str = "") -> None:
-    record_event(
+def _close(
+    feedback: Feedback, resolution: Resolution, actor: User, note: str = ""
+) -> FeedbackEvent:
+    event = record_event(
         feedback,
         EventKind.STATUS_CHANGED,
         actor,
@@ -300,15 +303,31 @@ def _close(feedback: Feedback, resolution: Resolution, actor: User, note: str = 
     feedback.resolution = resolution
     feedback.resolution_note = note
     feedback.resolved_at = utcnow()
+    return event
 
 
 def close_feedback(feedback: Feedback, reason: str, actor: User) -> None:
-    """Close an item as "no action"; the reason is required and kept on the item."""
+    """Close an item as "no action"; the reason is required and kept on the item.
+
+    A reader who asked to hear when their feedback is resolved is told it was read and led to
+    no change. The reason stays internal: it is written for colleagues, not for the reader.
+    """
     _require_open(feedback)
     reason = _clean_text(reason, "reason for taking no action")
     before = _state(feedback)
-    _close(feedback, Resolution.NO_ACTION, actor, reason)
+    event = _close(feedback, Resolution.NO_ACTION, actor, reason)
     _audit(actor, "feedback.closed", feedback, before, reason=reason)
+    if feedback.wants_resolution_notice and feedback.submitter_email:
+        db.session.flush()
+        queue_email(
+            "feedback.closed",
+            feedback.submitter_email,
+            template="feedback_closed",
+            # Per closing: an item reopened and closed again tells the reader again.
+            dedupe_key=f"feedback.closed:{feedback.reference}:{event.id}",
+            language=feedback.language,
+            feedback=feedback,
+        )
 
 
 def mark_spam(feedback: Feedback, actor: User) -> bool:
@@ -438,7 +457,10 @@ def add_note(feedback: Feedback, text: str, actor: User) -> FeedbackEvent:
 
 def reply_subject(feedback: Feedback) -> str:
     """The subject a reply starts with; it always carries the reference in brackets."""
-    about = feedback.subject or (feedback.profile.topic if feedback.profile else "your feedback")
+    about = feedback.subject or (feedback.profile.topic if feedback.profile else "")
+    if not about:
+        with force_locale(feedback.language):
+            about = gettext("your feedback")
     if about.lower().startswith("re:"):
         about = about[3:].strip()
     return f"Re: {about} [{feedback.reference}]"

@@ -195,6 +195,47 @@ def test_no_action_needs_a_reason(staff, unassigned):
     assert item.resolved_at is not None
 
 
+def test_a_reader_who_asked_hears_of_a_no_action_close_without_the_internal_reason(
+    staff, unassigned
+):
+    asked = unassigned(submitter_email="awa@example.org")
+    asked.wants_resolution_notice, asked.language = True, "fr"
+    quiet = unassigned(submitter_email="quiet@example.org")
+    quiet.wants_resolution_notice = False
+    close_feedback(asked, "Answered by phone; the figure is right.", staff.editor)
+    close_feedback(quiet, "The figure is right.", staff.editor)
+    db.session.commit()
+
+    [message] = outbox("feedback.closed")
+    assert message.recipient == "awa@example.org"
+    assert message.subject == f"Votre commentaire a été examiné [{asked.reference}]"
+    assert "sans modifier le profil" in message.text and "sans modifier le profil" in message.html
+    assert "phone" not in message.text + message.html
+
+    reopen_feedback(asked, staff.editor)
+    close_feedback(asked, "Still right.", staff.editor)
+    db.session.commit()
+    assert len(outbox("feedback.closed")) == 2, "each closing is told"
+
+
+def test_the_assignment_email_links_to_the_item(staff, unassigned):
+    item = unassigned()
+    assign_feedback(item, staff.editor, staff.lead)
+    db.session.commit()
+    [message] = outbox("feedback.assigned")
+    assert f"/desk/feedback/{item.reference}" in message.text
+    assert f'/desk/feedback/{item.reference}"' in message.html
+
+
+def test_a_reply_in_french_carries_french_words(staff, create_feedback):
+    item = create_feedback(None, submitter_email="awa@example.org")
+    item.language = "fr"
+    reply = reply_to_submitter(item, "", "Nous vérifions le chiffre.", staff.manager)
+    assert reply.message.subject == f"Re: votre commentaire [{item.reference}]"
+    assert "Vous avez écrit :" in reply.message.text
+    assert f"Votre référence est {item.reference}." in reply.message.text
+
+
 def test_reopen_takes_a_closed_item_back_as_triaged(staff, unassigned):
     item = unassigned()
     close_feedback(item, "The figure is right.", staff.editor)

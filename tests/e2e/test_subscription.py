@@ -110,7 +110,9 @@ def approve_a_major_revision(change_note: str, paragraph: str) -> str:
 def test_subscribe_confirm_from_the_email_and_hear_of_the_approval(
     page: Page, mali: str, mailing_server: LiveServer, sink: SMTPSink
 ) -> None:
-    page.goto(f"{mali}/subscribe")
+    page.goto(mali)
+    page.get_by_role("link", name="Email me when this profile is updated").click()
+    expect(page).to_have_url(f"{mali}/subscribe")
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Email me when this profile is updated"
     )
@@ -151,6 +153,7 @@ def test_subscribe_confirm_from_the_email_and_hear_of_the_approval(
     page.goto(link_in(notice, f"#{anchor}"))
     expect(page.locator(".last-updated")).to_have_text(f"Last Updated: {today}")
     expect(page.locator(f"[id='{anchor}']")).to_contain_text("holds no stockpile")
+    expect(page.locator(".what-changed")).to_contain_text("Added the 2026 stockpile figures.")
 
     # Nobody is told twice: running delivery again sends nothing new.
     deliver(mailing_server)

@@ -22,12 +22,12 @@ from desk.notify.delivery import deliver_due
 from desk.notify.models import OutboxMessage
 from desk.profiles.models import Profile
 from tests.e2e.conftest import SHARED_DATA, STAFF_PASSWORD, LiveServer
+from tests.inbox.conftest import PDF
 from tests.smtp import SMTPSink
 
 MALI_SOURCE = SHARED_DATA / "mali-cluster-munition-ban-policy-2011.txt"
 EDITOR = "aminata@desk.test"
 READER = "amadou@example.org"
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def receive(message: str, *, email: str = READER, name: str = "", files=()) -> str:
@@ -234,3 +234,18 @@ def test_without_javascript_everything_is_a_link_or_a_button(
     page.get_by_role("checkbox", name=f"Tick {desk['second']}").check()
     page.get_by_role("button", name="Set status").click()
     expect(page.locator(".flash").first).to_be_visible()
+
+
+def test_a_pdf_attachment_is_previewed_as_page_pictures(
+    page: Page, context: BrowserContext, desk: dict[str, str]
+) -> None:
+    log_in(page)
+    page.goto(f"/desk/feedback/{desk['first']}")
+    with context.expect_page() as opened:
+        page.get_by_role("link", name="Preview declaration.pdf").click()
+    preview = opened.value
+    expect(preview.get_by_role("heading", level=1)).to_have_text("declaration.pdf")
+    picture = preview.get_by_role("img", name="Page 1 of declaration.pdf")
+    expect(picture).to_be_visible()
+    width = picture.evaluate("img => img.complete ? img.naturalWidth : 0")
+    assert width == 1000, "the page picture was drawn and loaded"

@@ -21,7 +21,13 @@ from desk.profiles.models import Profile
 from desk.profiles.operations import ensure_country
 from tests.conftest import csrf_token_from
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+#: A real one-page PDF (200 × 100 points): enough for the intake's sniffing and the previews.
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 def png_bytes() -> bytes:

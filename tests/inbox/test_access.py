@@ -8,11 +8,13 @@ answer as a reference that does not exist — and its page, files and actions gi
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
 from flask import g
+from PIL import Image
 
 from desk.extensions import db
 from desk.feedback.models import Feedback, FeedbackStatus
@@ -52,6 +54,7 @@ ROUTES = [
     Route("GET", ITEM + "/files/{picture}/preview", mali_only(200)),
     Route("GET", ITEM + "/files/{document}", mali_only(200)),
     Route("GET", ITEM + "/files/{document}/preview", mali_only(200)),
+    Route("GET", ITEM + "/files/{document}/pages/1.png", mali_only(200)),
     Route("GET", "/desk/feedback/{unrouted}", mali_only(200, editor=404, lead=404)),
     Route("GET", "/desk/feedback/ML-1999-99999", mali_only(404, manager=404, admin=404)),
     Route("GET", "/desk/audit", mali_only(403, other=403, admin=200)),
@@ -193,3 +196,42 @@ def test_a_file_of_another_item_is_not_served_under_this_items_reference(
     login("editor")
     response = client.get(f"/desk/feedback/{items['second']}/files/{items['picture']}")
     assert response.status_code == 404
+
+
+def test_a_pdf_is_previewed_as_pictures_of_its_pages_never_as_the_file(
+    client, login, items
+) -> None:
+    login("editor")
+    base = f"/desk/feedback/{items['mali']}/files/{items['document']}"
+    page = client.get(f"{base}/preview")
+    html = page.get_data(as_text=True)
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert PDF not in page.data
+    assert "1 page." in html
+    assert f'src="{base}/pages/1.png"' in html
+    assert f'src="{base}/pages/2.png"' not in html
+
+    picture = client.get(f"{base}/pages/1.png")
+    assert picture.status_code == 200
+    assert picture.headers["Content-Type"] == "image/png"
+    assert picture.headers["X-Content-Type-Options"] == "nosniff"
+    assert picture.headers["Content-Security-Policy"] == "sandbox"
+    image = Image.open(io.BytesIO(picture.data))
+    # 200 × 100 points drawn 1000 pixels wide keeps the page's shape.
+    assert (image.format, image.size) == ("PNG", (1000, 500))
+    assert client.get(f"{base}/pages/2.png").status_code == 404
+    assert client.get(f"{base}/pages/0.png").status_code == 404
+    photo = f"/desk/feedback/{items['mali']}/files/{items['picture']}/pages/1.png"
+    assert client.get(photo).status_code == 404, "only PDFs have pages"
+
+
+def test_a_damaged_pdf_says_it_cannot_be_previewed(client, login, create_feedback) -> None:
+    damaged = create_feedback("ML", files=(("broken.pdf", b"%PDF-1.4\n%%EOF\n"),))
+    login("editor")
+    [attachment] = damaged.attachments
+    assert attachment.content_type == "application/pdf"
+    base = f"/desk/feedback/{damaged.reference}/files/{attachment.id}"
+    html = client.get(f"{base}/preview").get_data(as_text=True)
+    assert "This PDF cannot be previewed" in html
+    assert "Download the file" in html
+    assert client.get(f"{base}/pages/1.png").status_code == 404

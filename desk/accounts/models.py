@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -79,10 +80,14 @@ class User(UserMixin, db.Model):
 def dummy_password_check() -> None:
     """Spend the time of a real check, so an unknown email cannot be told from a wrong password."""
     with contextlib.suppress(VerificationError):
-        _hasher.verify(_DUMMY_HASH, "not the password")
+        _hasher.verify(_dummy_hash(), "not the password")
 
 
-_DUMMY_HASH = _hasher.hash("dummy password for timing")
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: hashing costs half a second and argon2's 64 MB of
+    memory, which every process (each CLI command, each worker) would otherwise pay at start."""
+    return _hasher.hash("dummy password for timing")
 
 
 class CountryAssignment(db.Model):

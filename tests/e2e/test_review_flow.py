@@ -177,6 +177,11 @@ def test_feedback_becomes_an_approved_major_revision_and_a_new_last_updated_date
     expect(page.get_by_text(SENTENCE)).to_be_visible()
     expect(page.locator("article .profile-section .fn-ref a")).to_have_count(9)
     expect(page.locator("#fn-9")).to_contain_text(NOTE)
+    changes = page.locator(".what-changed")
+    expect(changes.locator("dt").first).to_have_text(format_day(today))
+    expect(changes.locator("dd").first).to_have_text(
+        "Adds Mali's 2026 statement that it holds none."
+    )
 
     outcome = live_server.run(_outcome, reference)
     assert (outcome["status"], outcome["resolution"]) == ("closed", "updated")

@@ -238,9 +238,7 @@ def test_an_unrouted_item_is_sent_to_a_country(client, staff, create_feedback):
     assert lost.country.code == "ML"
 
 
-def test_the_home_page_leads_to_each_profiles_staff_page_and_the_nav_to_mail(
-    client, staff, item
-):
+def test_the_home_page_leads_to_each_profiles_staff_page_and_the_nav_to_mail(client, staff, item):
     log_in(client, staff.editor)
     home = client.get("/desk/").get_data(as_text=True)
     assert f'href="/desk/profiles/{item.profile_id}"' in home

@@ -492,6 +492,12 @@ def outbox() -> str:
     )
 
 
+#: Emails whose text is a key: a link that sets a password, or confirms or manages another
+#: person's subscriptions. Staff see that they were sent, never the link itself (a manager who
+#: could read an invitation could take over the account).
+KEY_BEARING_KINDS = ("account.", "subscription.confirm", "subscription.manage")
+
+
 @bp.get("/desk/outbox/<int:message_id>")
 @staff_page(Role.ADMIN, Role.MANAGER)
 def outbox_message(message_id: int) -> str:
@@ -501,6 +507,7 @@ def outbox_message(message_id: int) -> str:
         message=message,
         zone=desk_zone(),
         can_retry=current_user.role == Role.ADMIN,
+        holds_key=message.kind.startswith(KEY_BEARING_KINDS),
     )
 
 

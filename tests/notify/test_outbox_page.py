@@ -217,3 +217,25 @@ def test_staff_choose_immediate_or_daily_digest_and_the_choice_is_audited(
     assert audit.actor_id == user.id
     assert audit.data == {"before": "immediate", "after": "daily_digest"}
     assert "Your choice is saved." in client.get("/desk/me/notifications").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", [Role.MANAGER, Role.ADMIN])
+@pytest.mark.parametrize(
+    "kind", ["account.invitation", "account.password_reset", "subscription.confirm"]
+)
+def test_an_email_carrying_a_personal_link_is_listed_but_its_text_is_not_shown(
+    client, auth, create_staff, role, kind
+):
+    link = "http://desk.test/desk/admin/accept/SECRET-TOKEN"
+    row = message("newcomer@example.org", OutboxState.SENT, kind=kind)
+    row.text, row.html = f"Set your password: {link}", f'<a href="{link}">Set</a>'
+    row.headers = {"X-Link": link}
+    plain = message("reader@example.org", OutboxState.SENT)
+    db.session.commit()
+    login_as(auth, create_staff, role)
+
+    page = client.get(f"/desk/outbox/{row.id}").get_data(as_text=True)
+    assert "newcomer@example.org" in page and kind in page
+    assert "SECRET-TOKEN" not in page
+    assert "its text is not shown here" in page
+    assert "Body" in client.get(f"/desk/outbox/{plain.id}").get_data(as_text=True)

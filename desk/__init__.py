@@ -46,6 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
 
     from desk import accounts, feedback, inbox, notify, profiles, reviews
+    from desk.admin import bp as admin_bp
     from desk.feedback import api as feedback_api
     from desk.reports import bp as reports_bp
 
@@ -57,6 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reviews.bp)
     app.register_blueprint(notify.bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(admin_bp)
 
     from desk import cli, jobs, tasks  # noqa: F401  (tasks: every job registered)
 

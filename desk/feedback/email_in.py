@@ -45,6 +45,7 @@ import pycountry
 import sqlalchemy as sa
 from flask import current_app
 
+from desk.admin.runtime import refresh_runtime_settings
 from desk.core.text import fold
 from desk.extensions import db
 from desk.feedback.models import Channel, EventKind, Feedback, FeedbackEvent
@@ -874,6 +875,7 @@ def deliver_email(app: Flask, raw: bytes, envelope_recipients: Sequence[str] = (
     """
     with app.app_context():
         try:
+            refresh_runtime_settings()  # upload limits an admin changed, outside any request
             outcome = process_email(raw, envelope_recipients)
             db.session.commit()
         except BaseException:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 import random
+import signal
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -321,6 +323,25 @@ def _insert_sql(name: str, dialect: str) -> str:
     return str(sa.insert(table).compile(dialect=compiler_dialect, column_keys=list(table.c.keys())))
 
 
+def _last_reference_number(prefix: str, year: int) -> int:
+    """The highest number handed out for a prefix and year: the counter's, or higher if a run
+    was killed before it could move the counter past the references it wrote."""
+    counter = db.session.scalar(
+        sa.select(ReferenceCounter.value).where(
+            ReferenceCounter.prefix == prefix, ReferenceCounter.year == year
+        )
+    )
+    # Numbers are zero-padded to five digits and grow past them: the longest is the highest.
+    last = db.session.scalar(
+        sa.select(Feedback.reference)
+        .where(Feedback.reference.like(f"{prefix}-{year}-%"))
+        .order_by(sa.func.length(Feedback.reference).desc(), Feedback.reference.desc())
+        .limit(1)
+    )
+    written = int(last.rsplit("-", 1)[1]) if last else 0
+    return max(counter or 0, written)
+
+
 class _Generator:
     """Makes the rows of one batch of items at a time; keeps what spans batches."""
 
@@ -370,14 +391,7 @@ class _Generator:
         key = (prefix, year)
         value = self.counters.get(key)
         if value is None:
-            value = (
-                db.session.scalar(
-                    sa.select(ReferenceCounter.value).where(
-                        ReferenceCounter.prefix == prefix, ReferenceCounter.year == year
-                    )
-                )
-                or 0
-            )
+            value = _last_reference_number(prefix, year)
         value += 1
         self.counters[key] = value
         return f"{prefix}-{year}-{value:05d}"
@@ -677,6 +691,7 @@ class _Generator:
         author: int,
         state: RevisionState,
         created: float,
+        submitted: float,
         decided: float | None,
         update_type: UpdateType = UpdateType.MAJOR,
         update_id: int | None = None,
@@ -697,6 +712,7 @@ class _Generator:
                 "update_type": update_type.value,
                 "state": state.value,
                 "decided_by_id": self.rng.choice(self.manager_ids) if decided else None,
+                "submitted_at": self.when(submitted),
                 "decided_at": self.when(decided) if decided is not None else None,
                 "task_id": task_id,
                 "profile_update_id": update_id,
@@ -727,7 +743,7 @@ class _Generator:
             rejected_at = draft_at + (submitted - draft_at) * 0.4
             self.revision(
                 rows, section_id, heading, task_id, assignee, RevisionState.REJECTED,
-                draft_at, rejected_at,
+                draft_at, draft_at + (rejected_at - draft_at) * 0.6, rejected_at,
             )  # fmt: skip
             draft_at = rejected_at + (submitted - rejected_at) * 0.3
         update_type = UpdateType.MAJOR if rng.random() < 0.85 else UpdateType.MINOR
@@ -749,7 +765,7 @@ class _Generator:
             )
         self.revision(
             rows, section_id, heading, task_id, assignee, RevisionState.APPROVED,
-            draft_at, approved, update_type, update_id,
+            draft_at, submitted, approved, update_type, update_id,
         )  # fmt: skip
         rows["review_task"].append(
             {
@@ -808,7 +824,8 @@ class _Generator:
                 submitted = created + (self.now - created) * rng.uniform(0.3, 0.95)
                 self.revision(
                     rows, section_id, headings[section_id], task_id, assignee,
-                    RevisionState.SUBMITTED, created + (submitted - created) * 0.5, None,
+                    RevisionState.SUBMITTED, created + (submitted - created) * 0.5, submitted,
+                    None,
                 )  # fmt: skip
             rows["review_task"].append(
                 {
@@ -1039,6 +1056,8 @@ def _analyze() -> None:
 @with_appcontext
 def seed_scale_command(count: int, countries: int, seed: int, months: int, append: bool) -> None:
     """Fill the database with N realistic synthetic feedback items (benchmarks, reports)."""
+    # Stopped with SIGTERM, still move the counters and sequences past what was committed.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     result = seed_scale(
         count,
         countries=countries,

@@ -142,7 +142,7 @@ class Attachment(db.Model):
     size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     sha256: Mapped[str] = mapped_column(sa.String(64), default="")
     #: Generated name in the Storage; empty for a rejected file (nothing was kept).
-    storage_key: Mapped[str] = mapped_column(sa.String(200), default="")
+    storage_key: Mapped[str] = mapped_column(sa.String(200), default="", index=True)
     scan_status: Mapped[ScanStatus] = mapped_column(
         str_enum(ScanStatus), default=ScanStatus.SKIPPED
     )

@@ -177,6 +177,8 @@ class SectionRevision(db.Model):
     state: Mapped[RevisionState] = mapped_column(
         str_enum(RevisionState), default=RevisionState.DRAFT
     )
+    #: When it was last sent for approval (review wait starts here); None while a draft.
+    submitted_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
     decided_at: Mapped[datetime | None]
     #: The review task this revision was drafted for (NULL for imports and restores).

@@ -270,32 +270,9 @@ def task_cycle_facts(scope: Scope) -> sa.Select[Any]:
 REVIEWED_STATES = (RevisionState.SUBMITTED, RevisionState.APPROVED, RevisionState.REJECTED)
 
 
-def revision_submitted_at() -> sa.ColumnElement[datetime]:
-    """When a task's revision was submitted.
-
-    Desk records one submission time per task, its latest (``ReviewTask.submitted_at``). It is
-    the revision's own when it falls within the revision's life (created, not yet decided
-    before it); an earlier revision of the task, sent back before that submission, is taken to
-    have been submitted when it was created.
-    """
-    return sa.case(
-        (
-            sa.and_(
-                ReviewTask.submitted_at >= SectionRevision.created_at,
-                sa.or_(
-                    SectionRevision.decided_at.is_(None),
-                    ReviewTask.submitted_at <= SectionRevision.decided_at,
-                ),
-            ),
-            ReviewTask.submitted_at,
-        ),
-        else_=SectionRevision.created_at,
-    )
-
-
 def review_wait_facts(scope: Scope) -> sa.Select[Any]:
     """Revisions of review tasks submitted in range; pending until approved or sent back."""
-    submitted_at = revision_submitted_at()
+    submitted_at = SectionRevision.submitted_at
     decided_at = sa.case(
         (
             SectionRevision.state.in_([RevisionState.APPROVED, RevisionState.REJECTED]),
@@ -380,9 +357,8 @@ METRICS: tuple[Metric, ...] = (
         "Review wait",
         "From the submission of a task's revision to the decision on it, approved or sent "
         "back; each decision counts once, so a revision sent back and a later one approved are "
-        "two waits. The submission time is the task's submitted_at when it falls within the "
-        "revision's life, else the revision's created_at (Desk keeps only a task's latest "
-        "submission time). Revisions awaiting a decision are pending.",
+        "two waits, each from its own submission (SectionRevision.submitted_at). Revisions "
+        "awaiting a decision are pending.",
         Unit.DAYS,
         None,
         "revision",

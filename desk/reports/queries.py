@@ -25,7 +25,6 @@ from desk.reports.metrics import (
     epoch_seconds,
     feedback_conditions,
     month_of,
-    revision_submitted_at,
     summarise,
     summarise_many,
     task_conditions,
@@ -326,7 +325,7 @@ def overdue_tasks(scope: Scope, today: date) -> sa.Select[Any]:
 
 def waiting_revisions(scope: Scope) -> sa.Select[Any]:
     """Revisions submitted for approval and not decided yet, longest waiting first."""
-    submitted_at = revision_submitted_at()
+    submitted_at = SectionRevision.submitted_at
     author = aliased(User)
     now = sa.literal(int(scope.now.timestamp()), sa.BigInteger)
     return (

@@ -524,6 +524,7 @@ def submit_revision(revision: SectionRevision, actor: User) -> None:
         raise ReviewError(" ".join(problems))
     now = utcnow()
     revision.state = RevisionState.SUBMITTED
+    revision.submitted_at = now
     task = queries.task_of(revision)
     if task is not None:
         task.state = TaskState.SUBMITTED

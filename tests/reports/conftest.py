@@ -284,7 +284,7 @@ def history(app, create_profile) -> History:
         db.session.flush()
         return task
 
-    def revision(section, number, task, state, created, decided=None, update=None):
+    def revision(section, number, task, state, created, submitted, decided=None, update=None):
         db.session.add(
             SectionRevision(
                 section=section,
@@ -293,6 +293,7 @@ def history(app, create_profile) -> History:
                 body="New text.",
                 state=state,
                 created_at=created,
+                submitted_at=submitted,
                 decided_at=decided,
                 task_id=task.id,
                 profile_update=update,
@@ -309,8 +310,8 @@ def history(app, create_profile) -> History:
         decided_at=at(1, 17, 9),
     )
     pu1 = ProfileUpdate(profile=ml_profile, stamped_on=date(2026, 1, 20), created_at=at(1, 20, 9))
-    revision(s1, 2, t1, RevisionState.REJECTED, at(1, 12, 9), at(1, 13, 9))
-    revision(s1, 3, t1, RevisionState.APPROVED, at(1, 14, 9), at(1, 17, 9), pu1)
+    revision(s1, 2, t1, RevisionState.REJECTED, at(1, 12, 9), at(1, 12, 9), at(1, 13, 9))
+    revision(s1, 3, t1, RevisionState.APPROVED, at(1, 14, 9), at(1, 15, 9), at(1, 17, 9), pu1)
     t1.feedback.append(items["F2"])
 
     t2 = task(
@@ -321,7 +322,7 @@ def history(app, create_profile) -> History:
         submitted_at=at(3, 25),
         due_on=date(2026, 3, 25),
     )
-    revision(s2, 2, t2, RevisionState.SUBMITTED, at(3, 24))
+    revision(s2, 2, t2, RevisionState.SUBMITTED, at(3, 24), at(3, 25))
     t2.feedback.append(items["F9"])
 
     t3 = task(
@@ -333,7 +334,7 @@ def history(app, create_profile) -> History:
         decided_at=at(2, 13),
     )
     pu2 = ProfileUpdate(profile=ne_profile, stamped_on=date(2026, 2, 14), created_at=at(2, 14))
-    revision(s3, 2, t3, RevisionState.APPROVED, at(1, 20), at(2, 13), pu2)
+    revision(s3, 2, t3, RevisionState.APPROVED, at(1, 20), at(1, 21), at(2, 13), pu2)
     t3.feedback.append(items["N1"])
 
     t4 = task(ml_profile, s1, at(2, 1), TaskState.CANCELLED, decided_at=at(2, 2))

@@ -179,6 +179,7 @@ def test_submitting_tells_the_approvers_but_not_the_author(
     db.session.refresh(task)
     assert revision.state == RevisionState.SUBMITTED
     assert task.state == TaskState.SUBMITTED and task.submitted_at is not None
+    assert revision.submitted_at == task.submitted_at, "review wait starts at the submission"
     assert sorted(m.recipient for m in outbox("revision.submitted")) == [lead.email, manager.email]
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, has_request_context, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from desk.config import flask_settings, load_settings
+from desk.config import flask_settings, load_settings, unknown_settings
 
 __version__ = "0.1.0"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = load_settings(instance_path, config)
     app.config.update(settings)
     app.config.update(flask_settings(settings, instance_path))
+    from desk.core import logging as desk_logging
+
+    desk_logging.init_app(app)  # first: its request hooks must run before any other
+    for name in unknown_settings(settings):
+        app.logger.warning("%s is not a setting and is ignored (a typo?)", name)
 
     from desk import models  # noqa: F401  (the whole schema, for Alembic and relationships)
     from desk.core.uploads import DeskRequest
@@ -59,23 +65,50 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(notify.bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(admin_bp)
+    from desk import health
+
+    app.register_blueprint(health.bp)
 
     from desk import cli, jobs, tasks  # noqa: F401  (tasks: every job registered)
 
     jobs.init_app(app)
     cli.register(app)
+    _trust_proxies(app)
     return app
 
 
+def _trust_proxies(app: Flask) -> None:
+    """Behind a proxy, take the client's address, scheme and host from its X-Forwarded-* headers.
+
+    Only as many proxies as configured are believed (0, the default, believes none): a header
+    a client sets itself must never change the address the rate limits count. Wrapped last, so
+    every other layer sees the corrected request.
+    """
+    trusted = {
+        part: app.config[f"DESK_PROXY_FIX_X_{part.upper()}"]
+        for part in ("for", "proto", "host", "port", "prefix")
+    }
+    if any(trusted.values()):
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app,
+            x_for=trusted["for"],
+            x_proto=trusted["proto"],
+            x_host=trusted["host"],
+            x_port=trusted["port"],
+            x_prefix=trusted["prefix"],
+        )
+
+
 def _init_extensions(app: Flask) -> None:
+    from desk.core import migrations
     from desk.core.locale import select_locale
-    from desk.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+    from desk.extensions import babel, csrf, db, limiter, login_manager, mail
 
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
+    migrations.init_app(app)  # Flask-Migrate and Alembic load only when migrations run
     mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

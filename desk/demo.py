@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-import flask_migrate
 import sqlalchemy as sa
 from flask import Flask, current_app
 from werkzeug.serving import run_simple
@@ -89,6 +88,8 @@ def load_demo_data() -> list[str]:
 @click.option("--no-serve", is_flag=True, help="Prepare the database and exit.")
 def demo_command(host: str, port: int, no_serve: bool) -> None:
     """Migrate, load the demo desk (once), print the logins and serve the app."""
+    import flask_migrate  # Alembic, only where migrations run (desk.core.migrations)
+
     flask_migrate.upgrade()
     added = load_demo_data()
     db.session.commit()

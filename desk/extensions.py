@@ -4,7 +4,6 @@ from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from huey import Huey
@@ -14,7 +13,6 @@ from desk.core.db import Base, Session
 from desk.core.mail import DeskMail
 
 db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
-migrate = Migrate()
 mail = DeskMail()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -15,13 +15,20 @@ from typing import Any
 
 import click
 from flask import Flask
+from huey.api import Task
 from huey.consumer import Consumer
 from huey.storage import RedisStorage, SqliteStorage
+from redis import ConnectionPool
 
+from desk.core.logging import current_job
 from desk.extensions import huey
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None
+#: Seconds to wait for Redis to accept a connection, and for an answer. A request that queues
+#: a job must not hang on a Redis that is gone; a consumer's blocking read waits 1 s at a time.
+REDIS_CONNECT_TIMEOUT = 3
+REDIS_SOCKET_TIMEOUT = 10
 
 
 def init_app(app: Flask) -> None:
@@ -29,13 +36,30 @@ def init_app(app: Flask) -> None:
     global _app
     redis_url = app.config["DESK_REDIS_URL"]
     if redis_url:
-        huey.storage = RedisStorage(name="desk", url=redis_url)
+        pool = ConnectionPool.from_url(
+            redis_url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            socket_timeout=REDIS_SOCKET_TIMEOUT,
+            health_check_interval=30,
+        )
+        huey.storage = RedisStorage(name="desk", connection_pool=pool)
     else:
         queue_file = Path(app.instance_path) / "jobs.sqlite3"
         huey.storage = SqliteStorage(name="desk", filename=str(queue_file))
     _app = app
     app.extensions["desk_huey"] = huey
     app.cli.add_command(worker_command)
+    huey.pre_execute("desk_log_context")(_enter_job)
+    huey.post_execute("desk_log_context")(_leave_job)
+
+
+def _enter_job(task: Task) -> None:
+    """Tag the log lines of this job with its name and task id (desk.core.logging)."""
+    current_job.set((task.name, task.id))
+
+
+def _leave_job(task: Task, value: Any, error: BaseException | None) -> None:
+    current_job.set(None)
 
 
 def with_app_context(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,9 +87,23 @@ def start_consumer_thread(workers: int = 1) -> Consumer:
 
 @click.command("worker")
 @click.option("--workers", default=2, show_default=True, help="Worker threads in this process.")
-def worker_command(workers: int) -> None:
-    """Run a job consumer (any number of these, on any number of machines, with Redis)."""
-    click.echo(f"Desk worker: {workers} threads on {type(huey.storage).__name__}")
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    show_default=True,
+    help="Also schedule the periodic jobs (outbox drain, digests, reminders, clean-up).",
+)
+def worker_command(workers: int, periodic: bool) -> None:
+    """Run a job consumer (any number of these, on any number of machines, with Redis).
+
+    Every periodic job is safe to schedule from several workers at once (each is idempotent or
+    takes a lock); ``--no-periodic`` on all but one or two only saves the duplicate runs.
+    """
+    schedule = "with" if periodic else "without"
+    click.echo(
+        f"Desk worker: {workers} threads on {type(huey.storage).__name__}, "
+        f"{schedule} the periodic jobs"
+    )
     import desk.tasks  # noqa: F401  (register every job)
 
-    Consumer(huey, workers=workers, worker_type="thread").run()
+    Consumer(huey, workers=workers, worker_type="thread", periodic=periodic).run()

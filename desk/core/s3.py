@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, BinaryIO, NoReturn, cast
 from urllib.parse import parse_qsl, urlsplit
 
@@ -49,7 +51,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.exceptions import RetriesExceededError, S3UploadFailedError
 
-from desk.core.storage import CHUNK, StorageError, StoredFile, new_key
+from desk.core.storage import CHUNK, KEY_PATTERN, StorageError, StoredFile, new_key
 
 #: Size of each part of a multipart upload, and the size from which uploads are multipart:
 #: S3's smallest allowed part, so a worker buffers as little of a large file as S3 permits.
@@ -284,6 +286,34 @@ class S3Storage:
                 return False
             self._fail("look for", key, error)
         return True
+
+    def list_files(self) -> Iterator[tuple[str, datetime]]:
+        """Every object under the prefix whose name is a Desk key, with its last-modified time.
+
+        Listed a page (up to 1,000 objects) at a time; other objects under the prefix are left
+        alone, so a shared bucket is safe to sweep.
+        """
+        start = f"{self.prefix}/" if self.prefix else ""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=start
+        )
+        try:
+            for page in pages:
+                for entry in page.get("Contents", []):
+                    key = entry["Key"][len(start) :]
+                    if KEY_PATTERN.fullmatch(key):
+                        yield key, entry["LastModified"]
+        except (BotoCoreError, ClientError) as error:
+            self._fail("list", "", error)
+
+    def check(self) -> None:
+        """Raise StorageError unless the bucket answers (the health check): one HEAD request."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as error:
+            if _code(error) in _MISSING_CODES:
+                raise StorageError(f"the bucket {self.bucket!r} does not exist") from error
+            self._fail("reach", "", error)
 
 
 def _client_error(error: BaseException) -> ClientError | None:

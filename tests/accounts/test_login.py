@@ -127,7 +127,7 @@ def test_production_cookies_are_secure(database_url, tmp_path):
     app = create_app(
         {
             "DESK_ENV": "production",
-            "DESK_SECRET_KEY": "s",
+            "DESK_SECRET_KEY": "s" * 32,
             "DESK_DATABASE_URL": database_url,
             "DESK_INSTANCE_PATH": str(tmp_path),
         }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
+from flask import Flask, Response, abort, g, request
 
-from flask import Flask, Response, g, request
+from desk.core.logging import request_id
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -32,8 +32,15 @@ SECURITY_HEADERS = (
 def init_app(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
-        incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if _is_uuid(incoming) else str(uuid.uuid4())
+        request_id()  # a safe X-Request-Id from the proxy, else a new one (desk.core.logging)
+
+    @app.before_request
+    def refuse_nul_in_url() -> None:
+        """A NUL byte has no place in a URL, and PostgreSQL refuses it in any query parameter."""
+        if "\x00" in request.path or any(
+            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+        ):
+            abort(400)
 
     @app.after_request
     def set_security_headers(response: Response) -> Response:
@@ -43,11 +50,3 @@ def init_app(app: Flask) -> None:
         if "request_id" in g:
             headers.setdefault("X-Request-Id", g.request_id)
         return response
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

@@ -141,6 +141,10 @@ def submit_feedback() -> tuple[Response, int]:
         language = reader_language(profile.language)
         use_language(language)
 
+    if request.form.getlist("attachments"):
+        # A part without a file name is text, not a file: dropping it silently would lose it.
+        problem = "Send each attachment as a file part, with a file name."
+        return error_response(422, {"attachments": [problem]})
     sections = profile_sections(profile)
     form = ApiFeedbackForm(sections)
     if not form.validate():
@@ -197,6 +201,21 @@ def _submission(
         form_nonce=nonce,
         spam_signs=signs,
     )
+
+
+def _any_case_pattern(words: tuple[str, ...], *, fold: bool = True) -> str:
+    """An ECMA-262 pattern for one of ``words`` (in any case), with spaces around, as read here.
+
+    Form fields are strings, so a JSON Schema boolean or enum would misdescribe what the API
+    takes; the pattern says it exactly (ECMA patterns have no case-insensitive flag).
+    """
+
+    def letters(word: str) -> str:
+        if not fold:
+            return word
+        return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+    return "^\\s*(?:" + "|".join(letters(word) for word in words) + ")\\s*$"
 
 
 def _megabytes(size: int) -> str:
@@ -300,22 +319,31 @@ def openapi_document() -> dict[str, Any]:
                 "FeedbackSubmission": {
                     "type": "object",
                     "required": ["message"],
+                    "anyOf": [{"required": ["profile"]}, {"required": ["country", "topic"]}],
                     "properties": {
                         "profile": text("<country-slug>/<topic-slug>, e.g. mali/mine-ban-policy"),
                         "country": text("Country slug (with topic, instead of profile)"),
                         "topic": text("Topic slug (with country, instead of profile)"),
                         "section": text("Anchor of the section the feedback is about"),
-                        "message": text("The feedback", MAX_MESSAGE_CHARS),
+                        "message": {
+                            **text("The feedback (not only spaces)", MAX_MESSAGE_CHARS),
+                            "minLength": 1,
+                            "pattern": "\\S",
+                        },
                         "name": text("The reader's name", MAX_NAME_CHARS),
                         "email": {**text("For the acknowledgement and replies"), "format": "email"},
                         "organisation": text("The reader's organisation", MAX_NAME_CHARS),
                         "notify": {
-                            "type": "boolean",
-                            "description": "Email the reader when the item is resolved",
+                            "type": "string",
+                            "pattern": _any_case_pattern(TRUE_WORDS + FALSE_WORDS),
+                            "description": (
+                                "Email the reader when the item is resolved: true or false "
+                                "(also 1/0, yes/no, on/off, in any case)"
+                            ),
                         },
                         "language": {
                             "type": "string",
-                            "enum": list(LANGUAGES),
+                            "pattern": _any_case_pattern(("", *LANGUAGES), fold=False),
                             "description": (
                                 "Language of the answers and the reader's emails (default: the "
                                 "profile's, else the browser's)"

@@ -67,6 +67,17 @@ def email_for_notice(form: FeedbackForm, field: Any) -> None:
         )
 
 
+#: Line breaks of any kind: none belongs in a name or an address, and one in a mail header
+#: would start a header of the sender's choosing.
+LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def single_line(form: FlaskForm, field: Any) -> None:
+    """Refuse a line break inside a one-line field (pasted addresses, header injection)."""
+    if LINE_BREAKS & set(field.data or ""):
+        raise StopValidation(gettext("Please keep this on one line."))
+
+
 class MaxLength(Length):
     """A length check that stops the field's other checks (a megabyte is no email address)."""
 
@@ -94,7 +105,7 @@ class FeedbackForm(FlaskForm):
     name = StringField(
         _l("Your name"),
         filters=[clean_text],
-        validators=[_too_long(MAX_NAME_CHARS)],
+        validators=[single_line, _too_long(MAX_NAME_CHARS)],
         render_kw={"autocomplete": "name"},
     )
     email = EmailField(
@@ -103,6 +114,7 @@ class FeedbackForm(FlaskForm):
         validators=[
             email_for_notice,
             skip_when_empty,
+            single_line,
             _too_long(MAX_EMAIL_CHARS),
             Email(
                 message=_l(
@@ -116,7 +128,7 @@ class FeedbackForm(FlaskForm):
     organisation = StringField(
         _l("Organisation"),
         filters=[clean_text],
-        validators=[_too_long(MAX_NAME_CHARS)],
+        validators=[single_line, _too_long(MAX_NAME_CHARS)],
         render_kw={"autocomplete": "organization"},
     )
     notify = BooleanField(_l("Tell me when this is resolved"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -133,6 +133,10 @@ def safe_next(target: str | None) -> str | None:
     if not target or not target.startswith("/desk/") or "\\" in target:
         return None
     if target.startswith("//") or "://" in target.split("?", 1)[0]:
+        return None
+    # Dot segments (also percent-encoded, which browsers resolve too) could climb out of /desk/.
+    segments = unquote(target.split("?", 1)[0]).split("/")
+    if not target.isprintable() or any(s in {".", ".."} for s in segments):
         return None
     return target
 

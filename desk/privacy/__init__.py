@@ -1,0 +1,1 @@
+"""Readers' personal data: retention, and the export and erasure a data subject may ask for."""

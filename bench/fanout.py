@@ -20,17 +20,18 @@ What runs:
 
    A. a bare ``smtplib`` loop over one connection: for each message, build it with the standard
       library (``EmailMessage``: the same subject, sender, recipient, Message-ID, headers, text
-      and HTML parts) and ``send_message`` it. This is the target's baseline: what sending
-      those messages costs without an outbox.
-   B. the same loop with every message built before the clock starts: the transport alone,
-      printed for reference (no target);
+      and HTML parts) and ``send_message`` it; printed for information;
+   B. a bare ``smtplib`` loop sending the same messages, already built (the very bytes Desk
+      sends, made before the clock starts), over one connection: the transport alone. This
+      is the target's baseline, the strict reading of "the same messages over one
+      connection";
    C. ``deliver_due()`` batches after those rows are made due again: the outbox's own path
       (claim a batch, build each message, send it, commit each outcome on its own so that a
       killed worker neither loses nor repeats one).
 
    Each run sends every message once, and the sink's count is checked after each. Messages
-   per second are pooled over ``--rounds`` rounds; the ratio C/A (target ≥ 0.5) is printed
-   with PASS or MISS, and C/B for reference.
+   per second are pooled over ``--rounds`` rounds; the ratio C/B (target ≥ 0.5) is printed
+   with PASS or MISS, and C/A for information.
 
 The exit status is 0 either way; 1 only if the set-up fails (a message does not arrive, the
 sink does not start). About a minute with the defaults on an idle two-core machine:
@@ -154,7 +155,7 @@ class Sink:
 def build_app(database_url: str | None, folder: Path, sink_port: int) -> Any:
     settings = {
         "DESK_ENV": "testing",
-        "DESK_SECRET_KEY": "fanout-bench",
+        "DESK_SECRET_KEY": "fanout-bench-" + "0123456789abcdef" * 2,
         "DESK_INSTANCE_PATH": str(folder / "instance"),
         "DESK_DATABASE_URL": database_url or f"sqlite:///{folder / 'fanout.sqlite3'}",
         "DESK_SITE_URL": "https://desk.example.org",
@@ -424,14 +425,14 @@ def main(argv: list[str] | None = None) -> int:
             if sent != len(messages) or not sink.wait_for(before + sent, timeout=60):
                 print("FAILED: deliver_due did not send every message once", file=sys.stderr)
                 return 1
-        ratio = outbox.per_second / bare.per_second
+        ratio = outbox.per_second / transport.per_second
         verdict = "PASS" if ratio >= RATIO_TARGET else "MISS"
         print(f"rates over {len(messages)} messages × {args.rounds} rounds, one SMTP connection:")
         print(f"  A bare smtplib loop (build + send):   {bare.per_second:8,.0f} messages/s")
-        print(f"  B transport alone (prebuilt bytes):   {transport.per_second:8,.0f} messages/s")
+        print(f"  B bare smtplib loop (prebuilt bytes): {transport.per_second:8,.0f} messages/s")
         print(f"  C deliver_due() batches:              {outbox.per_second:8,.0f} messages/s")
-        print(f"  ratio C/A: {ratio:.2f} (target ≥ {RATIO_TARGET}) {verdict}")
-        print(f"  ratio C/B: {outbox.per_second / transport.per_second:.2f} (for reference)")
+        print(f"  ratio C/B: {ratio:.2f} (target ≥ {RATIO_TARGET}) {verdict}")
+        print(f"  ratio C/A: {outbox.per_second / bare.per_second:.2f} (for information)")
         with app.app_context():
             db.engine.dispose()
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
+import weakref
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import BinaryIO
@@ -91,6 +93,13 @@ def allowed_extensions() -> list[str]:
     return list(current_app.config["DESK_UPLOAD_EXTENSIONS"])
 
 
+#: libmagic's answer for each stream it was asked about, with the bytes it read. A form checks
+#: its files when it validates and intake checks them again before storing them; the second
+#: check costs a read and a comparison instead of a second libmagic run. Entries go with
+#: their stream.
+_sniffed: weakref.WeakKeyDictionary[BinaryIO, tuple[int, bytes, str]] = weakref.WeakKeyDictionary()
+
+
 def sniff(stream: BinaryIO) -> str:
     """The content type libmagic reads from the start of the stream (which is rewound)."""
     position = stream.tell()
@@ -98,7 +107,16 @@ def sniff(stream: BinaryIO) -> str:
     stream.seek(position)
     if not head:
         return "application/x-empty"
-    return magic.from_buffer(head, mime=True)
+    # A stream that cannot be weakly referenced is simply sniffed each time.
+    with contextlib.suppress(TypeError):
+        known = _sniffed.get(stream)
+        # Reused only for exactly the same bytes at the same place.
+        if known is not None and known[:2] == (position, head):
+            return known[2]
+    content_type = magic.from_buffer(head, mime=True)
+    with contextlib.suppress(TypeError):
+        _sniffed[stream] = (position, head, content_type)
+    return content_type
 
 
 def check_file(filename: str | None, stream: BinaryIO) -> CheckedFile:
@@ -122,7 +140,11 @@ def check_file(filename: str | None, stream: BinaryIO) -> CheckedFile:
             f"“{name}” is named .{extension} but its content is {_describe(content_type)}; "
             "please send the file in the format its name says."
         )
+    archives.inspect_content(name, content_type, stream)
     return CheckedFile(filename=name, content_type=content_type)
+
+
+from desk.feedback import archives  # noqa: E402  (it needs RejectedFile from this module)
 
 
 def _describe(content_type: str) -> str:

@@ -80,19 +80,30 @@ class IntakeResult:
     rejected_files: list[str] = field(default_factory=list)
 
 
-def next_reference(prefix: str, year: int) -> str:
-    """The next reference for a country and year, e.g. ML-2026-00042; safe under concurrency."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
+def _counter_upsert(insert: type[postgresql.Insert] | type[sqlite.Insert]) -> sa.Executable:
+    return (
         insert(ReferenceCounter)
-        .values(prefix=prefix, year=year, value=1)
+        .values(prefix=sa.bindparam("counter_prefix"), year=sa.bindparam("counter_year"), value=1)
         .on_conflict_do_update(
             index_elements=["prefix", "year"], set_={"value": ReferenceCounter.value + 1}
         )
         .returning(ReferenceCounter.value)
     )
-    value = db.session.execute(statement).scalar_one()
+
+
+#: Take the next number of a prefix and year, per dialect; built once (every item runs one).
+_NEXT_NUMBER = {
+    "postgresql": _counter_upsert(postgresql.Insert),
+    "sqlite": _counter_upsert(sqlite.Insert),
+}
+
+
+def next_reference(prefix: str, year: int) -> str:
+    """The next reference for a country and year, e.g. ML-2026-00042; safe under concurrency."""
+    statement = _NEXT_NUMBER[db.session.get_bind().dialect.name]
+    value = db.session.execute(
+        statement, {"counter_prefix": prefix, "counter_year": year}
+    ).scalar_one()
     return f"{prefix}-{year}-{value:05d}"
 
 
@@ -108,20 +119,42 @@ def content_hash(submission: Submission) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def _recent_repeat(digest: str, now: datetime) -> Feedback | None:
-    window = timedelta(minutes=current_app.config["DESK_DUPLICATE_WINDOW_MINUTES"])
-    return db.session.scalar(
-        sa.select(Feedback)
-        .where(Feedback.content_hash == digest, Feedback.received_at >= now - window)
-        .order_by(Feedback.id)
+def _earlier_items(with_nonce: bool) -> sa.Select[tuple[int, int]]:
+    same_content = sa.and_(
+        Feedback.content_hash == sa.bindparam("digest"),
+        Feedback.received_at >= sa.bindparam("since"),
+    )
+    found = sa.or_(same_content, Feedback.form_nonce == sa.bindparam("nonce"))
+    is_repeat = sa.case((same_content, 1), else_=0)
+    return (
+        sa.select(Feedback.id, is_repeat)
+        .where(found if with_nonce else same_content)
+        .order_by(is_repeat.desc(), Feedback.id)
         .limit(1)
     )
 
 
-def _nonce_used(nonce: str) -> bool:
-    if not nonce:
-        return False
-    return db.session.scalar(sa.select(Feedback.id).where(Feedback.form_nonce == nonce)) is not None
+#: The earlier item a submission repeats (same content within the window) or shares its form
+#: nonce with, a repeat first; built once, with and without a nonce to look for.
+_EARLIER_ITEM = {True: _earlier_items(with_nonce=True), False: _earlier_items(with_nonce=False)}
+
+
+def _earlier_item(digest: str, now: datetime, nonce: str) -> tuple[Feedback, bool] | None:
+    """An earlier item that this submission repeats or shares its form token with; which of both.
+
+    One query answers both questions (once there is a repeat, the token no longer matters).
+    ``(item, True)`` is a repeat, ``(item, False)`` a replayed token.
+    """
+    window = timedelta(minutes=current_app.config["DESK_DUPLICATE_WINDOW_MINUTES"])
+    # An empty nonce (email, API) is no token at all: it must not match every such item.
+    row = db.session.execute(
+        _EARLIER_ITEM[bool(nonce)], {"digest": digest, "since": now - window, "nonce": nonce}
+    ).first()
+    if row is None:
+        return None
+    earlier = db.session.get(Feedback, row[0])
+    assert earlier is not None
+    return earlier, bool(row[1])
 
 
 def _clean(submission: Submission) -> None:
@@ -134,11 +167,30 @@ def _clean(submission: Submission) -> None:
     submission.email_message_id = strip_nul(submission.email_message_id).strip()[:300]
 
 
-def _store_files(feedback: Feedback, files: list[IncomingFile]) -> list[str]:
-    """Check and store each file; a refused one is listed on the item with its reason."""
-    storage = get_storage()
-    rejected: list[str] = []
-    stored_keys: list[str] = []
+@dataclass
+class _KeptFiles:
+    """A submission's files once checked: accepted ones already in the storage."""
+
+    #: One per file, in order, not yet attached to an item (refused ones say why).
+    attachments: list[Attachment] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    #: Storage keys written, to delete again if the item is not recorded after all.
+    keys: list[str] = field(default_factory=list)
+
+    def forget(self) -> None:
+        storage = get_storage()
+        for key in self.keys:
+            storage.delete(key)
+        self.keys.clear()
+
+
+def _keep_files(files: list[IncomingFile]) -> _KeptFiles:
+    """Check each file and store the accepted ones; a refused one is listed with its reason.
+
+    No database work: callers do this before they write rows, so that no transaction (and on
+    SQLite no write lock) is held while the bytes go to disk.
+    """
+    kept = _KeptFiles()
     limit_mb = current_app.config["DESK_UPLOAD_MAX_FILE_BYTES"] // (1024 * 1024)
     try:
         for incoming in files:
@@ -148,14 +200,14 @@ def _store_files(feedback: Feedback, files: list[IncomingFile]) -> list[str]:
                     raise RejectedFile(f"“{name}” is larger than {limit_mb} MB.")
                 checked = check_file(incoming.filename, incoming.stream)
             except RejectedFile as refusal:
-                rejected.append(str(refusal))
-                feedback.attachments.append(
+                kept.rejected.append(str(refusal))
+                kept.attachments.append(
                     Attachment(original_filename=name, rejection_reason=str(refusal)[:300])
                 )
                 continue
-            stored = storage.save(incoming.stream)
-            stored_keys.append(stored.key)
-            feedback.attachments.append(
+            stored = get_storage().save(incoming.stream)
+            kept.keys.append(stored.key)
+            kept.attachments.append(
                 Attachment(
                     original_filename=checked.filename,
                     content_type=checked.content_type,
@@ -166,10 +218,16 @@ def _store_files(feedback: Feedback, files: list[IncomingFile]) -> list[str]:
                 )
             )
     except (StorageError, OSError):
-        for key in stored_keys:
-            storage.delete(key)
+        kept.forget()
         raise
-    return rejected
+    return kept
+
+
+def _store_files(feedback: Feedback, files: list[IncomingFile]) -> list[str]:
+    """Check and store each file and add it to the item; returns the reasons of refused ones."""
+    kept = _keep_files(files)
+    feedback.attachments.extend(kept.attachments)
+    return kept.rejected
 
 
 def receive_feedback(submission: Submission) -> IntakeResult:
@@ -178,24 +236,56 @@ def receive_feedback(submission: Submission) -> IntakeResult:
     A repeat of an item received within DESK_DUPLICATE_WINDOW_MINUTES (a double click, a
     resubmitted form) returns that item instead of making a second one. Suspect items are kept
     in quarantine: routed, but out of the inbox and without an acknowledgement until released.
+
+    The files are checked and stored first, before any row is read or written (and deleted
+    again if the submission turns out to be a repeat or recording it fails), so the item's
+    transaction stays short: it reads, takes the reference number last, then writes every row
+    in one flush. That matters under load: on SQLite a writing transaction holds the database's
+    write lock, and on PostgreSQL the reference counter's row stays locked until commit.
     """
     _clean(submission)
     now = submission.received_at or utcnow()
     digest = content_hash(submission)
-    repeat = _recent_repeat(digest, now)
-    if repeat is not None:
-        return IntakeResult(feedback=repeat, is_repeat=True)
+    kept = _keep_files(submission.files)
+    try:
+        result = _record(submission, digest, now, kept)
+    except BaseException:
+        kept.forget()
+        raise
+    if result.is_repeat:
+        kept.forget()
+        return result
+    db.session.flush()
+    if not result.feedback.is_quarantined:
+        queue_acknowledgement(result.feedback)
+    return result
 
+
+def _record(submission: Submission, digest: str, now: datetime, kept: _KeptFiles) -> IntakeResult:
+    """The item, its files, events and routing, added to the session but not yet flushed."""
     signs = list(submission.spam_signs)
-    if _nonce_used(submission.form_nonce):
+    earlier = _earlier_item(digest, now, submission.form_nonce)
+    if earlier is not None:
+        item, is_repeat = earlier
+        if is_repeat:
+            return IntakeResult(feedback=item, is_repeat=True)
         signs.append("token_replayed")
     signs += spam.content_signs(submission.message)
     signs = list(dict.fromkeys(signs))
-    spam_score = spam.score(signs)
+    # Nothing is flushed until every row is there: one INSERT per table instead of several
+    # flushes, and no routing query writes the item half-made.
+    with db.session.no_autoflush:
+        feedback = _new_item(submission, digest, now, signs, kept)
+    return IntakeResult(feedback=feedback, rejected_files=kept.rejected)
 
+
+def _new_item(
+    submission: Submission, digest: str, now: datetime, signs: list[str], kept: _KeptFiles
+) -> Feedback:
+    """The item with its files, its events and its routing, then its reference number."""
+    spam_score = spam.score(signs)
     country = submission.profile.country if submission.profile else submission.country
     feedback = Feedback(
-        reference=next_reference(country.code if country else UNROUTED_PREFIX, now.year),
         profile=submission.profile,
         section=submission.section,
         channel=submission.channel,
@@ -224,7 +314,7 @@ def receive_feedback(submission: Submission) -> IntakeResult:
             data={"channel": str(submission.channel)},
         )
     )
-    rejected = _store_files(feedback, submission.files)
+    feedback.attachments.extend(kept.attachments)
     if submission.profile is not None:
         why = f"profile {submission.profile.country.name}: {submission.profile.topic}"
     else:
@@ -232,12 +322,13 @@ def receive_feedback(submission: Submission) -> IntakeResult:
     routing.route(feedback, country, why)
     if feedback.is_quarantined:
         db.session.add(
-            FeedbackEvent(feedback=feedback, kind=EventKind.QUARANTINED, data={"signs": signs})
+            FeedbackEvent(
+                feedback=feedback, kind=EventKind.QUARANTINED, at=now, data={"signs": signs}
+            )
         )
-    db.session.flush()
-    if not feedback.is_quarantined:
-        queue_acknowledgement(feedback)
-    return IntakeResult(feedback=feedback, rejected_files=rejected)
+    # Last of all: from here until commit, other submissions of this country and year wait.
+    feedback.reference = next_reference(country.code if country else UNROUTED_PREFIX, now.year)
+    return feedback
 
 
 def acknowledgement_message_id(feedback: Feedback) -> str:

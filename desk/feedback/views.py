@@ -6,8 +6,10 @@ the thank-you page are per reader and never cached by shared caches.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote
 
+from babel import support
 from flask import (
     Response,
     abort,
@@ -21,6 +23,7 @@ from flask import (
 from flask_babel import format_decimal, get_locale, gettext
 from flask_wtf.csrf import CSRFError
 from itsdangerous import BadData, URLSafeTimedSerializer
+from wtforms.i18n import messages_path
 
 from desk.core.locale import LANGUAGES, reader_language, use_language
 from desk.core.storage import StorageError
@@ -51,13 +54,17 @@ DRAFT_KEY = "desk-feedback-draft:{slug}"
 def form(country_slug: str, topic_slug: str) -> Response:
     """Draw the form; take a submission, then send the reader to the thank-you page."""
     profile, sections = _load(country_slug, topic_slug)
+    _reuse_wtforms_translations()
     form = FeedbackForm(sections, section=_preselected_section(sections))
     if not form.is_submitted():
         return _render_form(profile, form)
     if not form.validate():
         return _render_form(profile, form, status=413 if form.is_too_large else 422)
+    submission = _submission(form, profile, sections)
+    profile_id = profile.id
+    _end_reading()
     try:
-        result = receive_feedback(_submission(form, profile, sections))
+        reference = receive_feedback(submission).feedback.reference
         db.session.commit()
     except StorageError:
         db.session.rollback()
@@ -68,8 +75,17 @@ def form(country_slug: str, topic_slug: str) -> Response:
         )
         return _render_form(profile, form, status=503, problem=problem)
     # Repeats and quarantined items get the very same page: nothing tells a sender which.
-    token = _thanks_serializer().dumps([result.feedback.reference, profile.id])
-    return redirect(_url("feedback.thanks", profile, ref=token), code=303)
+    # Made from plain values: the commit expired the profile, and reading it again would cost
+    # a query (the URL's slugs are the profile's, which was found by them).
+    token = _thanks_serializer().dumps([reference, profile_id])
+    thanks_url = url_for(
+        "feedback.thanks",
+        country_slug=country_slug,
+        topic_slug=topic_slug,
+        ref=token,
+        lang=_asked_language(),
+    )
+    return redirect(thanks_url, code=303)
 
 
 @bp.get("/profiles/<country_slug>/<topic_slug>/feedback/thanks")
@@ -105,6 +121,40 @@ def form_expired(error: CSRFError) -> Response | tuple[str, int]:
         "and send it again."
     )
     return _render_form(profile, form, status=400, problem=problem)
+
+
+def _end_reading() -> None:
+    """On SQLite, end the transaction that read the profile, keeping what it loaded.
+
+    The files are written next, and on SQLite a submitting request's transaction holds the
+    database's write lock from its first query: ended here, the lock is held only while the
+    item's rows are written, not while its files go to disk. The profile and its sections stay
+    loaded (they are only read), so nothing is fetched again. PostgreSQL takes no lock for
+    those reads, and a second transaction would cost round trips for nothing.
+    """
+    session = db.session()
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire_on_commit
+
+
+@functools.cache
+def _wtforms_translations(locale: str) -> support.Translations:
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+def _reuse_wtforms_translations() -> None:
+    """Give Flask-WTF this process's copy of WTForms' own messages in the page's language.
+
+    Flask-WTF reads WTForms' catalogue from disk once per request (and every form asks for it,
+    to label its hidden token); the catalogue does not change while Desk runs, so it is loaded
+    once per language and process. Flask-WTF keeps its per-request copy on the request.
+    """
+    request.wtforms_translations = _wtforms_translations(str(get_locale()))
 
 
 def _load(country_slug: str, topic_slug: str) -> tuple[Profile, list[Section]]:

@@ -10,6 +10,7 @@ from desk.extensions import db
 from desk.notify.delivery import LEASE, as_mail_message, claim_due, deliver_due, retry_dead
 from desk.notify.models import OutboxMessage, OutboxState
 from desk.notify.outbox import build_message, queue_email
+from tests.notify.helpers import parts
 
 
 def queue(n: int = 1, *, recipient: str = "reader{}@example.org") -> list[OutboxMessage]:
@@ -182,3 +183,33 @@ def test_list_unsubscribe_goes_out_as_a_plain_header_line(app):
     raw = as_mail_message(message).as_bytes()
     assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in raw
     assert b"=?utf-8?" not in raw.split(b"\r\n\r\n")[0].split(b"List-Unsubscribe")[1]
+
+
+def test_non_ascii_subject_and_sender_arrive_intact(app, mail_to_sink):
+    app.config["DESK_MAIL_FROM"] = "Observatoire des mines — Desk <desk@example.org>"
+    (message,) = queue()
+    message.subject = "Mise à jour : Côte d’Ivoire, « interdiction »"
+    message.text = "Texte brut, été.\n" + "ligne " * 400
+    db.session.commit()
+    assert deliver_due().sent == [message.id]
+    (received,) = mail_to_sink.to("reader0@example.org")
+    assert received["Subject"] == "Mise à jour : Côte d’Ivoire, « interdiction »"
+    assert received["From"].addresses[0].display_name == "Observatoire des mines — Desk"
+    assert received["From"].addresses[0].addr_spec == "desk@example.org"
+    assert mail_to_sink.received[0].envelope_from == "desk@example.org"
+    text = parts(received)["text/plain"]
+    assert text.startswith("Texte brut, été.\n")
+    assert text.count("ligne") == 400
+
+
+def test_a_header_with_a_line_break_fails_that_message_only(mail_to_sink):
+    bad, good = queue(2)
+    bad.headers = {"X-Reference": "ML-2026-00001\r\nBcc: victim@example.org"}
+    db.session.commit()
+    report = deliver_due()
+    assert report.sent == [good.id]
+    assert report.failed == [bad.id]
+    assert [r.envelope_to for r in mail_to_sink.received] == [["reader1@example.org"]]
+    db.session.refresh(bad)
+    assert bad.state == OutboxState.FAILED
+    assert "line break" in bad.last_error

@@ -187,3 +187,45 @@ def test_delivery_counts_group_the_notices_of_one_update(create_profile, mail_to
     }
     assert delivery_counts(profile_update_prefix(second.id))["pending"] == 4
     assert delivery_counts("profile.updated:999999:")["total"] == 0
+
+
+def test_one_delivery_run_gives_every_reader_their_own_links_in_their_language(
+    app, create_profile, mail_to_sink
+):
+    """Subject and sender lines are written once per run and shared; nothing per reader is."""
+    profile = create_profile("ML")
+    readers = {f"reader{n}@example.org": "fr" if n % 2 else "en" for n in range(6)}
+    for email, language in readers.items():
+        subscribe(profile, email, language=language)
+    assert queue_profile_update_notices(stamp(profile)) == len(readers)
+    db.session.commit()
+    assert len(deliver_due().sent) == len(readers)
+
+    subjects = {
+        "en": "Mali: Cluster Munition Ban Policy was updated",
+        "fr": "Mali : Cluster Munition Ban Policy a été mis à jour",
+    }
+    unsubscribe_links = {}
+    for email, language in readers.items():
+        (received,) = mail_to_sink.to(email)
+        assert received["To"] == email
+        assert received["Subject"] == subjects[language]
+        unsubscribe = received["List-Unsubscribe"].strip("<>")
+        body = parts(received)
+        assert unsubscribe in body["text/plain"]
+        assert f'lang="{language}"' in body["text/html"]
+        assert len(links(received, "/subscriptions/manage/")) == 1
+        unsubscribe_links[email] = unsubscribe
+    assert len(set(unsubscribe_links.values())) == len(readers)
+
+    # A reader's link ends that reader's subscription and nobody else's.
+    response = app.test_client(use_cookies=False).post(
+        path_of(unsubscribe_links["reader3@example.org"]),
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    ended = db.session.scalars(
+        sa.select(Subscription.email).where(Subscription.ended_at.is_not(None))
+    ).all()
+    assert ended == ["reader3@example.org"]

@@ -109,3 +109,68 @@ def test_notices_written_during_an_smtp_outage_go_out_when_it_returns(committed_
         assert len(smtp_sink.to("reader@example.org")) == 1
     finally:
         consumer.stop(graceful=True)
+
+
+def test_a_worker_killed_mid_batch_has_committed_every_message_it_sent(
+    committed_app, smtp_sink, monkeypatch
+):
+    """On a real database each outcome is its own commit, on the run's own connection."""
+    from datetime import timedelta
+
+    from desk.core.mail import SMTPConnection
+    from desk.notify.delivery import LEASE, deliver_due
+
+    with committed_app.app_context():
+        profile = Profile(
+            country=ensure_country("ML"), topic="Killed worker", topic_slug="killed-worker"
+        )
+        db.session.add(profile)
+        for n in range(5):
+            db.session.add(
+                Subscription(
+                    email=f"killed{n}@example.org",
+                    profile=profile,
+                    confirmed_at=utcnow(),
+                    language="fr" if n % 2 else "en",
+                )
+            )
+        db.session.flush()
+        update = ProfileUpdate(profile=profile, stamped_on=date(2026, 11, 29), change_note="New.")
+        db.session.add(update)
+        db.session.flush()
+        assert queue_profile_update_notices(update) == 5
+        # Due only at the moments this test names: no consumer thread can send them.
+        later = utcnow() + timedelta(hours=1)
+        db.session.execute(
+            db.update(OutboxMessage)
+            .where(OutboxMessage.recipient.like("killed%"))
+            .values(next_attempt_at=later)
+        )
+        db.session.commit()
+
+    real_send = SMTPConnection.send
+    sent = {"n": 0}
+
+    def send_then_die(self, message, *args, **kwargs):
+        if sent["n"] == 3:
+            raise SystemExit("worker killed")
+        sent["n"] += 1
+        return real_send(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(SMTPConnection, "send", send_then_die)
+    with committed_app.app_context(), pytest.raises(SystemExit):
+        deliver_due(now=later)
+    monkeypatch.setattr(SMTPConnection, "send", real_send)
+
+    # Seen from a new session: the three that went out are recorded as sent.
+    with committed_app.app_context():
+        ours = OutboxMessage.recipient.like("killed%")
+        states = db.session.scalars(db.select(OutboxMessage.state).where(ours)).all()
+    assert sorted(states) == [OutboxState.PENDING] * 2 + [OutboxState.SENT] * 3
+    assert len(smtp_sink.received) == 3
+
+    with committed_app.app_context():
+        report = deliver_due(now=later + LEASE + timedelta(seconds=1))
+    assert len(report.sent) == 2
+    for n in range(5):
+        assert len(smtp_sink.to(f"killed{n}@example.org")) == 1

@@ -16,6 +16,10 @@ Everything here talks to 127.0.0.1 only and ends by itself:
   an agreed one, and are terminated if they have not reported shortly after it.
 * :func:`run_rounds` interleaves several endpoints A/B/C/A/B/C… so that a noisy neighbour or a
   CPU frequency change hurts them all alike, and :meth:`LoadResult.pooled` adds the rounds up.
+* For benches that measure Desk at a given size inside this process: :func:`seeded_desk` gives
+  an app whose database seed-scale filled to N items (reusing one already that size),
+  :func:`database_url_for` names one database per size, :func:`log_in` logs a test client in,
+  and :func:`interleaved_times` times several calls alternately.
 
 Client processes are forked, so ``run_load`` must be called while the caller runs no threads
 of its own.
@@ -29,6 +33,7 @@ import math
 import multiprocessing
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -38,7 +43,7 @@ import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -529,3 +534,147 @@ def run_rounds(
                 result.server_cpu = max(0.0, cpu_after - cpu_before)
             runs[endpoint.label].append(result)
     return runs
+
+
+# --------------------------------------------------------------------------------------------
+# Desks seeded to a size, measured in this process
+#
+# Desk itself is imported inside these functions: the load generator above runs in forked
+# client processes that have no use for the whole application.
+
+
+def size_label(count: int) -> str:
+    """A size as people say it and database names carry it: 10000 → "10k", 1000000 → "1m"."""
+    for factor, suffix in ((1_000_000, "m"), (1_000, "k")):
+        if count >= factor and count % factor == 0:
+            return f"{count // factor}{suffix}"
+    return str(count)
+
+
+def database_url_for(template: str | None, workdir: Path, count: int) -> str:
+    """The database of one size: ``{size}`` in ``template`` becomes its label ("10k"); without
+    it, the label is added to the database's name. No template: a SQLite file in ``workdir``."""
+    import sqlalchemy as sa
+
+    label = size_label(count)
+    if template is None:
+        return f"sqlite:///{workdir / f'desk-{label}.sqlite3'}"
+    if "{size}" in template:
+        return template.replace("{size}", label)
+    url = sa.make_url(template)
+    return url.set(database=f"{url.database}_{label}").render_as_string(hide_password=False)
+
+
+def ensure_postgres_database(url: str) -> bool:
+    """Create the PostgreSQL database ``url`` names unless it exists; True if it was created.
+
+    SQLite makes its file on first use; other databases are left to their owner.
+    """
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return False
+    engine = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": parsed.database},
+            )
+            if not exists:
+                quoted = connection.dialect.identifier_preparer.quote(parsed.database)
+                connection.exec_driver_sql(f"CREATE DATABASE {quoted}")
+            return not exists
+    finally:
+        engine.dispose()
+
+
+def desk_settings(database_url: str, instance_path: Path, secret: str) -> dict[str, Any]:
+    """Settings of a Desk app for a bench: testing mode, its own instance folder, no CSRF."""
+    return {
+        "DESK_ENV": "testing",
+        "DESK_SECRET_KEY": secret,
+        "DESK_INSTANCE_PATH": str(instance_path),
+        "DESK_DATABASE_URL": database_url,
+        "WTF_CSRF_ENABLED": False,
+    }
+
+
+def seeded_desk(settings: Mapping[str, Any], count: int) -> tuple[Any, str]:
+    """A Desk app whose database holds ``count`` seed-scale items, and a note of how it got them.
+
+    The schema is migrated first. An empty database is seeded; one that already holds
+    ``count`` items is used as it is, so a re-run does not wait for a million rows again; one
+    that a killed seed-scale left short is topped up with ``--append``. Anything else (more
+    items, or items seed-scale did not make) stops the bench rather than measure the wrong size.
+    """
+    import flask_migrate
+    import sqlalchemy as sa
+
+    from desk import create_app
+    from desk.accounts.models import User
+    from desk.extensions import db
+    from desk.feedback.models import Feedback
+    from desk.scale import STAFF_DOMAIN, seed_scale
+
+    app = create_app(dict(settings))
+    with app.app_context():
+        flask_migrate.upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        held = db.session.scalar(sa.select(sa.func.count()).select_from(Feedback)) or 0
+        seeded = db.session.scalar(
+            sa.select(sa.func.count()).where(User.email.like(f"%@{STAFF_DOMAIN}"))
+        )
+        if held == count:
+            return app, f"database already holds {held:,} items (seed-scale not run)"
+        if held > count or (held and not seeded):
+            raise SystemExit(
+                f"{settings['DESK_DATABASE_URL']} holds {held:,} items, not the {count:,} "
+                "seed-scale would make: give an empty database or one of that size"
+            )
+        label = f"seed-scale --feedback {count - held:,}" + (" --append" if held else "")
+        result = seed_scale(
+            count - held,
+            append=bool(held),
+            progress=lambda text: print(f"  {label}: {text}", end="\r", flush=True),
+        )
+        print()
+        s = result.seconds
+        return app, (
+            f"{label}: {s['total']:.1f} s (generate {s['generate']:.1f} s, write "
+            f"{s['write']:.1f} s, analyze {s['analyze']:.1f} s)"
+        )
+
+
+def log_in(client: Any, email: str, password: str) -> None:
+    """Log a Flask test client in through the login form, as a person would."""
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    response = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token.group(1) if token else ""},
+    )
+    if response.status_code != 302:
+        raise SystemExit(f"could not log in as {email} (status {response.status_code})")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Wall-clock seconds one call of ``fn`` takes."""
+    began = time.perf_counter()
+    fn()
+    return time.perf_counter() - began
+
+
+def interleaved_times(
+    measures: Mapping[str, Callable[[], object]], *, rounds: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Each measure timed ``rounds`` times, A/B/C/A/B/C…, after ``warmup`` untimed rounds, so
+    that a busy neighbour slows them all alike (compare their medians)."""
+    for _round in range(warmup):
+        for fn in measures.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in measures}
+    for _round in range(rounds):
+        for name, fn in measures.items():
+            times[name].append(timed(fn))
+    return times

@@ -130,7 +130,9 @@ def test_any_input_in_the_inbox_search_box_gives_a_page(client, items, staff, qu
     response = client.get(
         "/desk/inbox", query_string={"q": query, "view": "all"}, follow_redirects=True
     )
-    assert response.status_code == 200
+    # A NUL byte cannot be typed into the box; in a hand-made URL it is refused before any query
+    # (desk.core.security), as PostgreSQL refuses it in a parameter.
+    assert response.status_code == (400 if "\x00" in query else 200)
 
 
 @pytest.mark.parametrize("query", ["cote", "COTE", "Côte", "côté", "Cote d'Ivoire", "ivoire"])

@@ -48,7 +48,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import flask_migrate
 import sqlalchemy as sa
 
 from desk import create_app
@@ -87,10 +86,7 @@ def _facts(dialect: str, scope: Scope) -> dict[str, str]:
     start, end = _literal(dialect, scope.starts_at), _literal(dialect, scope.ends_at)
     received = f"f.received_at >= {start} AND f.received_at < {end}"
     now = int(scope.now.timestamp())
-    submitted = (
-        "CASE WHEN t.submitted_at >= r.created_at AND (r.decided_at IS NULL OR "
-        "t.submitted_at <= r.decided_at) THEN t.submitted_at ELSE r.created_at END"
-    )
+    submitted = "r.submitted_at"
     closed_at = e("CASE WHEN f.status = 'closed' THEN f.resolved_at END")
     approved_at = e("CASE WHEN t.state = 'approved' THEN t.decided_at END")
     decided_at = e("CASE WHEN r.state IN ('approved', 'rejected') THEN r.decided_at END")
@@ -371,6 +367,10 @@ def measure_export(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare(settings: dict[str, Any], count: int) -> tuple[Any, str]:
+    # Here, not at the top: the export worker imports this module and must not carry Alembic,
+    # which the app itself leaves unloaded (desk.core.migrations).
+    import flask_migrate
+
     app = create_app(settings)
     with app.app_context():
         flask_migrate.upgrade(directory=str(PROJECT_ROOT / "migrations"))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import pypdfium2 as pdfium
+if TYPE_CHECKING:
+    import pypdfium2
 
 #: Pages shown in a preview; the rest are in the downloaded file.
 MAX_PREVIEW_PAGES = 20
@@ -35,7 +36,15 @@ class PdfOutline:
         return min(self.pages, MAX_PREVIEW_PAGES)
 
 
-def _open(stream: BinaryIO) -> pdfium.PdfDocument:
+def _pdfium():  # type: ignore[no-untyped-def]
+    """PDFium, loaded on the first preview: importing it costs every process 8 MB of memory."""
+    import pypdfium2
+
+    return pypdfium2
+
+
+def _open(stream: BinaryIO) -> pypdfium2.PdfDocument:
+    pdfium = _pdfium()
     try:
         return pdfium.PdfDocument(stream.read())
     except pdfium.PdfiumError as error:
@@ -52,6 +61,7 @@ def pdf_outline(stream: BinaryIO) -> PdfOutline:
 
 def pdf_page_png(stream: BinaryIO, number: int) -> bytes:
     """Page ``number`` (from 1) as a PNG, PAGE_WIDTH_PX wide, within MAX_PAGE_PIXELS."""
+    pdfium = _pdfium()
     document = _open(stream)
     try:
         if not 1 <= number <= min(len(document), MAX_PREVIEW_PAGES):

@@ -340,6 +340,15 @@ FORM_WORDS = [
     ("jinja2", "templates/profiles/detail.html"),
     ("jinja2", "templates/emails/feedback_acknowledgement.txt"),
     ("jinja2", "templates/emails/feedback_acknowledgement.html"),
+    ("jinja2", "templates/errors/storage.html"),
+    ("jinja2", "templates/errors/unavailable.html"),
+    ("jinja2", "templates/profiles/_what_changed.html"),
+    ("python", "desk/inbox/operations.py"),
+    *(
+        ("jinja2", f"templates/emails/{name}.{kind}")
+        for name in ("feedback_reply", "feedback_closed", "feedback_resolved")
+        for kind in ("txt", "html")
+    ),
 ]
 
 

@@ -558,6 +558,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--storage-url",
         help="DESK_STORAGE_URL for the server (default: a folder in the temporary directory)",
     )
+    parser.add_argument(
+        "--ratelimit-storage-url",
+        help="DESK_RATELIMIT_STORAGE_URL, e.g. redis://127.0.0.1:6379/12: the rate limits' "
+        "counters shared by the workers, as in a deployment of several (default: memory://, "
+        "each worker counting alone)",
+    )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.warmup < 0:
         parser.error("--seconds must be positive and --warmup not negative")
@@ -578,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             "DESK_DATABASE_URL": database_url,
             "DESK_INSTANCE_PATH": str(Path(scratch) / "instance"),
             "DESK_STORAGE_URL": args.storage_url or str(Path(scratch) / "files"),
+            "DESK_RATELIMIT_STORAGE_URL": args.ratelimit_storage_url or "memory://",
             **BENCH_SETTINGS,
         }
         profile_id, form_path = prepare_database(settings)
@@ -588,8 +595,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Desk benchmark: feedback form submissions vs a bare endpoint writing the same")
         print(
             f"server   gunicorn, {args.workers} sync workers, 127.0.0.1; database {backend}"
-            f"{'' if args.database_url else ' (temporary file)'}; storage {storage}; "
-            f"{os.cpu_count()} CPUs"
+            f"{'' if args.database_url else ' (temporary file)'}; storage {storage}; rate "
+            f"limits {settings['DESK_RATELIMIT_STORAGE_URL']}; {os.cpu_count()} CPUs"
         )
         print(
             "config   WTF_CSRF_ENABLED=False, DESK_FORM_MIN_SECONDS=0, DESK_FEEDBACK_RATE_LIMIT="

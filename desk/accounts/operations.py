@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from desk.accounts.models import CountryAssignment, Role, User
 from desk.core.audit import record_audit
+from desk.core.text import strip_nul
 from desk.core.time import utcnow
 from desk.extensions import db
 from desk.profiles.models import Country
@@ -18,7 +19,8 @@ class AccountError(ValueError):
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """Lower-cased, trimmed, and without NUL bytes (PostgreSQL refuses them in a query)."""
+    return strip_nul(email).strip().lower()
 
 
 def find_user_by_email(email: str) -> User | None:

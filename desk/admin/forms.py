@@ -24,6 +24,7 @@ from wtforms.validators import (
 
 from desk.accounts.models import Role
 from desk.admin.runtime import RUNTIME_SETTINGS
+from desk.core.text import strip_nul
 from desk.profiles.models import AutoAssign
 
 #: Shorter passwords are refused when a password is chosen from a link.
@@ -176,4 +177,4 @@ class PasswordForm(FlaskForm):
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    email = EmailField("Email", filters=[strip_nul], validators=[DataRequired(), Length(max=254)])

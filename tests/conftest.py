@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import flask_migrate
@@ -97,6 +98,15 @@ def reset_database() -> None:
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     app = create_app(base_settings(database_url, tmp_path / "instance"))
+    with rolled_back(app):
+        limiter.reset()
+        yield app
+
+
+@contextmanager
+def rolled_back(app: Flask) -> Iterator[None]:
+    """An app context whose session runs inside one outer transaction, rolled back at the end;
+    what the code under test commits only releases a SAVEPOINT."""
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
@@ -104,9 +114,8 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
         db.session = db._make_scoped_session(
             {"class_": Session, "bind": connection, "join_transaction_mode": "create_savepoint"}
         )
-        limiter.reset()
         try:
-            yield app
+            yield
         finally:
             db.session.remove()
             db.session = original_session

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from desk.accounts.models import CountryAssignment, Role, Setting, User
 from desk.extensions import db
-from desk.profiles.models import Country, Profile, Section
+from desk.profiles.models import Country, Profile
 from desk.profiles.operations import country_name
 
 
@@ -99,17 +99,6 @@ def all_profiles() -> list[Profile]:
             .join(Profile.country)
             .options(joinedload(Profile.country), selectinload(Profile.sections))
             .order_by(Country.name, Profile.topic, Profile.language)
-        )
-    )
-
-
-def profile_sections(profile: Profile) -> list[Section]:
-    return list(
-        db.session.scalars(
-            sa.select(Section)
-            .where(Section.profile_id == profile.id)
-            .options(joinedload(Section.current_revision))
-            .order_by(Section.position, Section.id)
         )
     )
 

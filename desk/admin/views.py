@@ -60,6 +60,7 @@ from desk.admin.runtime import BY_NAME, RUNTIME_SETTINGS, configured_value, refr
 from desk.extensions import db
 from desk.profiles.models import AutoAssign, Country, Profile, Section, SectionKind
 from desk.profiles.operations import ensure_country
+from desk.profiles.queries import profile_sections
 
 
 def _can_change() -> bool:
@@ -402,7 +403,7 @@ def profile(profile_id: int) -> str:
     return render_template(
         "admin/profile.html",
         profile=found,
-        sections=queries.profile_sections(found),
+        sections=profile_sections(found),
         topic_form=TopicForm(formdata=None, topic=found.topic),
         section_form=SectionForm(formdata=None),
         heading_form=HeadingForm(formdata=None),

@@ -44,7 +44,7 @@ def profile_sections(profile: Profile) -> list[Section]:
         sa.select(Section)
         .where(Section.profile_id == profile.id)
         .options(joinedload(Section.current_revision))
-        .order_by(Section.position)
+        .order_by(Section.position, Section.id)
     )
     return list(db.session.scalars(statement))
 

@@ -14,12 +14,11 @@ import sqlalchemy as sa
 from flask import Flask
 
 from desk import create_app
-from desk.core.db import Session
 from desk.extensions import db, huey
 from desk.feedback.models import Feedback
 from desk.notify.models import OutboxMessage, OutboxState
 from desk.notify.tasks import deliver_outbox_every_minute
-from tests.conftest import base_settings
+from tests.conftest import base_settings, rolled_back
 from tests.core.test_health import closed_port
 from tests.feedback.test_form import SECTIONS, minimal_pdf, reference_on, send, thanks_page
 
@@ -36,21 +35,8 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     app = create_app(settings)
     assert type(huey.storage).__name__ == "RedisStorage"
     app.config["DESK_FORM_MIN_SECONDS"] = 0
-    with app.app_context():
-        connection = db.engine.connect()
-        outer = connection.begin()
-        original_session = db.session
-        db.session = db._make_scoped_session(
-            {"class_": Session, "bind": connection, "join_transaction_mode": "create_savepoint"}
-        )
-        try:
-            yield app
-        finally:
-            db.session.remove()
-            db.session = original_session
-            outer.rollback()
-            connection.close()
-            db.engine.dispose()
+    with rolled_back(app):
+        yield app
 
 
 def test_the_form_takes_a_submission_while_redis_is_down(client, create_profile, caplog):

@@ -32,6 +32,7 @@ from desk.profiles.models import (
     SectionRevision,
     UpdateType,
 )
+from desk.profiles.page_cache import bump_generation
 from desk.reviews.queries import next_revision_number
 
 #: The password hash of an account whose invitation was withdrawn before it was accepted. No
@@ -314,6 +315,8 @@ def set_auto_assign(country: Country, mode: AutoAssign, actor: User) -> bool:
         return False
     before = country.auto_assign
     country.auto_assign = mode
+    # Intake routes with the profile cache's copy of the country: this process re-reads it.
+    bump_generation()
     _audit(
         actor,
         "country.auto_assign_changed",

@@ -30,7 +30,7 @@ from desk.feedback.models import Channel
 from desk.feedback.operations import MAX_MESSAGE_CHARS, Submission, receive_feedback
 from desk.feedback.spam import make_form_token, read_form_token
 from desk.profiles.models import Profile, Section
-from desk.profiles.queries import find_profile, profile_sections
+from desk.profiles.page_cache import published_profile
 
 bp = Blueprint("feedback_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -133,7 +133,7 @@ def submit_feedback() -> tuple[Response, int]:
     where, problem = _profile_slugs()
     if where is None:
         return error_response(422, {"profile": [problem]})
-    profile = find_profile(*where, language or None)
+    profile = published_profile(*where, language or None)
     if profile is None:
         problem = f"No published profile “{'/'.join(where)}”."
         return error_response(404, {"profile": [problem]})
@@ -145,7 +145,7 @@ def submit_feedback() -> tuple[Response, int]:
         # A part without a file name is text, not a file: dropping it silently would lose it.
         problem = "Send each attachment as a file part, with a file name."
         return error_response(422, {"attachments": [problem]})
-    sections = profile_sections(profile)
+    sections = list(profile.sections)
     form = ApiFeedbackForm(sections)
     if not form.validate():
         return error_response(413 if form.is_too_large else 422, form.errors)

@@ -30,6 +30,7 @@ from desk.feedback.models import (
     ReferenceCounter,
     ScanStatus,
 )
+from desk.feedback.timeline import NewTimeline
 from desk.notify.outbox import queue_email
 from desk.profiles.models import Country, Profile, Section
 
@@ -101,9 +102,12 @@ _NEXT_NUMBER = {
 def next_reference(prefix: str, year: int) -> str:
     """The next reference for a country and year, e.g. ML-2026-00042; safe under concurrency."""
     statement = _NEXT_NUMBER[db.session.get_bind().dialect.name]
-    value = db.session.execute(
-        statement, {"counter_prefix": prefix, "counter_year": year}
-    ).scalar_one()
+    # Straight to the connection: a plain statement needs none of the ORM's execution steps.
+    value = (
+        db.session.connection()
+        .execute(statement, {"counter_prefix": prefix, "counter_year": year})
+        .scalar_one()
+    )
     return f"{prefix}-{year}-{value:05d}"
 
 
@@ -147,9 +151,13 @@ def _earlier_item(digest: str, now: datetime, nonce: str) -> tuple[Feedback, boo
     """
     window = timedelta(minutes=current_app.config["DESK_DUPLICATE_WINDOW_MINUTES"])
     # An empty nonce (email, API) is no token at all: it must not match every such item.
-    row = db.session.execute(
-        _EARLIER_ITEM[bool(nonce)], {"digest": digest, "since": now - window, "nonce": nonce}
-    ).first()
+    row = (
+        db.session.connection()
+        .execute(
+            _EARLIER_ITEM[bool(nonce)], {"digest": digest, "since": now - window, "nonce": nonce}
+        )
+        .first()
+    )
     if row is None:
         return None
     earlier = db.session.get(Feedback, row[0])
@@ -247,22 +255,27 @@ def receive_feedback(submission: Submission) -> IntakeResult:
     now = submission.received_at or utcnow()
     digest = content_hash(submission)
     kept = _keep_files(submission.files)
+    timeline = NewTimeline()
     try:
-        result = _record(submission, digest, now, kept)
+        result = _record(submission, digest, now, kept, timeline)
+        if not result.is_repeat:
+            db.session.flush()
+            timeline.write(result.feedback.id)
     except BaseException:
         kept.forget()
         raise
     if result.is_repeat:
         kept.forget()
         return result
-    db.session.flush()
     if not result.feedback.is_quarantined:
         queue_acknowledgement(result.feedback)
     return result
 
 
-def _record(submission: Submission, digest: str, now: datetime, kept: _KeptFiles) -> IntakeResult:
-    """The item, its files, events and routing, added to the session but not yet flushed."""
+def _record(
+    submission: Submission, digest: str, now: datetime, kept: _KeptFiles, timeline: NewTimeline
+) -> IntakeResult:
+    """The item with its files and routing added to the session, its events to ``timeline``."""
     signs = list(submission.spam_signs)
     earlier = _earlier_item(digest, now, submission.form_nonce)
     if earlier is not None:
@@ -275,19 +288,26 @@ def _record(submission: Submission, digest: str, now: datetime, kept: _KeptFiles
     # Nothing is flushed until every row is there: one INSERT per table instead of several
     # flushes, and no routing query writes the item half-made.
     with db.session.no_autoflush:
-        feedback = _new_item(submission, digest, now, signs, kept)
+        feedback = _new_item(submission, digest, now, signs, kept, timeline)
     return IntakeResult(feedback=feedback, rejected_files=kept.rejected)
 
 
 def _new_item(
-    submission: Submission, digest: str, now: datetime, signs: list[str], kept: _KeptFiles
+    submission: Submission,
+    digest: str,
+    now: datetime,
+    signs: list[str],
+    kept: _KeptFiles,
+    timeline: NewTimeline,
 ) -> Feedback:
     """The item with its files, its events and its routing, then its reference number."""
     spam_score = spam.score(signs)
     country = submission.profile.country if submission.profile else submission.country
+    # By id: the form's profile and section are shared read-only copies (the profile cache),
+    # which must never be added to this session as a relationship would.
     feedback = Feedback(
-        profile=submission.profile,
-        section=submission.section,
+        profile_id=submission.profile.id if submission.profile else None,
+        section_id=submission.section.id if submission.section else None,
         channel=submission.channel,
         submitter_name=submission.submitter_name,
         submitter_email=submission.submitter_email,
@@ -306,26 +326,15 @@ def _new_item(
         is_quarantined=spam_score >= current_app.config["DESK_SPAM_THRESHOLD"],
     )
     db.session.add(feedback)
-    db.session.add(
-        FeedbackEvent(
-            feedback=feedback,
-            kind=EventKind.RECEIVED,
-            at=now,
-            data={"channel": str(submission.channel)},
-        )
-    )
+    timeline.add(EventKind.RECEIVED, {"channel": str(submission.channel)}, now)
     feedback.attachments.extend(kept.attachments)
     if submission.profile is not None:
         why = f"profile {submission.profile.country.name}: {submission.profile.topic}"
     else:
         why = submission.country_reason or "no country could be told"
-    routing.route(feedback, country, why)
+    routing.route(feedback, country, why, timeline)
     if feedback.is_quarantined:
-        db.session.add(
-            FeedbackEvent(
-                feedback=feedback, kind=EventKind.QUARANTINED, at=now, data={"signs": signs}
-            )
-        )
+        timeline.add(EventKind.QUARANTINED, {"signs": signs}, now)
     # Last of all: from here until commit, other submissions of this country and year wait.
     feedback.reference = next_reference(country.code if country else UNROUTED_PREFIX, now.year)
     return feedback

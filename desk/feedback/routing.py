@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from desk.accounts.models import CountryAssignment, Role, User
 from desk.core.time import utcnow
 from desk.extensions import db
-from desk.feedback.models import EventKind, Feedback, FeedbackEvent, FeedbackStatus
+from desk.feedback.models import EventKind, Feedback, FeedbackStatus
+from desk.feedback.timeline import NewTimeline
 from desk.profiles.models import AutoAssign, Country
 
 #: A country's active editors, each with whether they lead it. Built once: every item that
@@ -55,38 +56,24 @@ def choose_assignee(country: Country) -> tuple[User | None, str]:
     return chosen, f"least loaded editor ({load.get(chosen.id, 0)} open items)"
 
 
-def route(feedback: Feedback, country: Country | None, why: str) -> None:
-    """Give the item its country (or leave it unrouted) and its first assignee; record both."""
-    # The events are stamped here rather than by the column default at flush, so that all of
-    # an item's new events have the same columns and go in one INSERT.
+def route(feedback: Feedback, country: Country | None, why: str, timeline: NewTimeline) -> None:
+    """Give the new item its country (or leave it unrouted) and its first assignee; record both."""
     now = utcnow()
     if country is None:
-        db.session.add(
-            FeedbackEvent(
-                feedback=feedback,
-                kind=EventKind.ROUTED,
-                at=now,
-                data={"country": None, "reason": f"{why}: sent to the unrouted queue"},
-            )
+        timeline.add(
+            EventKind.ROUTED,
+            {"country": None, "reason": f"{why}: sent to the unrouted queue"},
+            now,
         )
         return
-    feedback.country = country
+    # By id: the country may be a shared read-only copy (see desk.profiles.page_cache).
+    feedback.country_id = country.id
     assignee, assign_reason = choose_assignee(country)
-    db.session.add(
-        FeedbackEvent(
-            feedback=feedback,
-            kind=EventKind.ROUTED,
-            at=now,
-            data={"country": country.code, "reason": why, "assignment": assign_reason},
-        )
+    timeline.add(
+        EventKind.ROUTED,
+        {"country": country.code, "reason": why, "assignment": assign_reason},
+        now,
     )
     if assignee is not None:
         feedback.assignee = assignee
-        db.session.add(
-            FeedbackEvent(
-                feedback=feedback,
-                kind=EventKind.ASSIGNED,
-                at=now,
-                data={"to": assignee.id, "reason": assign_reason},
-            )
-        )
+        timeline.add(EventKind.ASSIGNED, {"to": assignee.id, "reason": assign_reason}, now)

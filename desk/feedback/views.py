@@ -40,7 +40,7 @@ from desk.feedback.models import Channel
 from desk.feedback.operations import MAX_MESSAGE_CHARS, Submission, receive_feedback
 from desk.feedback.spam import make_form_token, read_form_token
 from desk.profiles.models import Profile, Section
-from desk.profiles.queries import find_profile
+from desk.profiles.page_cache import published_profile
 
 #: How long the thank-you page can show the reference (a reload, the back button).
 THANKS_MAX_AGE = 60 * 60
@@ -61,7 +61,6 @@ def form(country_slug: str, topic_slug: str) -> Response:
     if not form.validate():
         return _render_form(profile, form, status=413 if form.is_too_large else 422)
     submission = _submission(form, profile, sections)
-    profile_id = profile.id
     _end_reading()
     try:
         reference = receive_feedback(submission).feedback.reference
@@ -75,9 +74,7 @@ def form(country_slug: str, topic_slug: str) -> Response:
         )
         return _render_form(profile, form, status=503, problem=problem)
     # Repeats and quarantined items get the very same page: nothing tells a sender which.
-    # Made from plain values: the commit expired the profile, and reading it again would cost
-    # a query (the URL's slugs are the profile's, which was found by them).
-    token = _thanks_serializer().dumps([reference, profile_id])
+    token = _thanks_serializer().dumps([reference, profile.id])
     thanks_url = url_for(
         "feedback.thanks",
         country_slug=country_slug,
@@ -124,22 +121,16 @@ def form_expired(error: CSRFError) -> Response | tuple[str, int]:
 
 
 def _end_reading() -> None:
-    """On SQLite, end the transaction that read the profile, keeping what it loaded.
+    """End the transaction that read the profile, if this request had to read it.
 
     The files are written next, and on SQLite a submitting request's transaction holds the
     database's write lock from its first query: ended here, the lock is held only while the
-    item's rows are written, not while its files go to disk. The profile and its sections stay
-    loaded (they are only read), so nothing is fetched again. PostgreSQL takes no lock for
-    those reads, and a second transaction would cost round trips for nothing.
+    item's rows are written, not while its files go to disk. Mostly there is nothing to end:
+    the profile came from this process's profile cache without a query.
     """
     session = db.session()
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    try:
+    if session.in_transaction():
         session.commit()
-    finally:
-        session.expire_on_commit = expire_on_commit
 
 
 @functools.cache
@@ -158,7 +149,7 @@ def _reuse_wtforms_translations() -> None:
 
 
 def _load(country_slug: str, topic_slug: str) -> tuple[Profile, list[Section]]:
-    """The profile the URL names (404 if none) and its sections."""
+    """The profile the URL names (404 if none) and its sections: read-only, shared copies."""
     profile = _find(country_slug, topic_slug)
     if profile is None:
         abort(404)
@@ -167,7 +158,7 @@ def _load(country_slug: str, topic_slug: str) -> tuple[Profile, list[Section]]:
 
 def _find(country_slug: str, topic_slug: str) -> Profile | None:
     """The profile the URL names, with the page set to speak the reader's language."""
-    profile = find_profile(country_slug, topic_slug, _asked_language())
+    profile = published_profile(country_slug, topic_slug, _asked_language())
     if profile is not None:
         use_language(reader_language(profile.language))
     return profile

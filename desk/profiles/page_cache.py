@@ -1,11 +1,12 @@
-"""A per-process cache of finished profile pages, so readers' requests rarely reach the database.
+"""Per-process caches of public profile data, so readers' requests rarely reach the database.
 
-Each entry holds a page's ETag, Last-Modified and bytes. An entry is trusted for
-DESK_PAGE_CACHE_SECONDS after the database last confirmed it; then the next request checks the
-profile's content version again (one small query) and keeps the bytes if nothing changed. A
-change made in this process is seen at once (the local generation moves); one made by another
-worker or machine shows within that many seconds. 0 checks the database on every request.
-"""
+The page cache keeps finished profile pages; the profile cache (at the end) keeps the profiles
+the feedback form is drawn and submitted against. Each page entry holds a page's ETag,
+Last-Modified and bytes. An entry is trusted for DESK_PAGE_CACHE_SECONDS after the database
+last confirmed it; then the next request checks the profile's content version again (one small
+query) and keeps the bytes if nothing changed. A change made in this process is seen at once
+(the local generation moves); one made by another worker or machine shows within that many
+seconds. 0 checks the database on every request."""
 
 from __future__ import annotations
 
@@ -14,12 +15,19 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Request, current_app
+from sqlalchemy.orm import Session
 from werkzeug.http import http_date, parse_etags, quote_etag
 
 from desk.core.security import SECURITY_HEADERS
+from desk.extensions import db
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from desk.profiles.models import Profile
 
 #: Pages kept per process.
 MAX_PAGES = 512
@@ -133,8 +141,76 @@ class RevalidationMiddleware:
 
 def init_app(app: Flask) -> None:
     app.extensions["desk_page_cache"] = PageCache()
+    app.extensions["desk_profile_cache"] = ProfileCache()
     app.wsgi_app = RevalidationMiddleware(app.wsgi_app, app)  # type: ignore[method-assign]
 
 
 def page_cache() -> PageCache:
     return current_app.extensions["desk_page_cache"]
+
+
+@dataclass
+class _CachedProfile:
+    profile: Profile | None
+    confirmed_at: float
+    generation: int
+
+
+class ProfileCache:
+    """Published profiles by URL, each with its country and sections, for the feedback form.
+
+    A reader's submission needs the profile, its country and its section list and nothing
+    else of the page; reading them costs two queries, and on SQLite a writing request's first
+    query takes the database's write lock. The form therefore reads them from here: detached
+    copies, loaded once and then trusted as the page cache trusts its pages (this process's
+    changes at once, other workers' within DESK_PAGE_CACHE_SECONDS). The copies are only ever
+    read, never added to a session; code that writes rows refers to them by id.
+    """
+
+    def __init__(self) -> None:
+        self._profiles: OrderedDict[tuple, _CachedProfile] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: tuple, ttl: float, load: Callable[[], Profile | None]) -> Profile | None:
+        """The profile for key (None: there is none), from memory while fresh, else ``load()``."""
+        with self._lock:
+            entry = self._profiles.get(key)
+        if (
+            entry is not None
+            and ttl > 0
+            and entry.generation == _generation
+            and time.monotonic() - entry.confirmed_at <= ttl
+        ):
+            return entry.profile
+        generation = _generation
+        profile = load()
+        entry = _CachedProfile(profile, time.monotonic(), generation)
+        with self._lock:
+            self._profiles[key] = entry
+            self._profiles.move_to_end(key)
+            while len(self._profiles) > MAX_PAGES:
+                self._profiles.popitem(last=False)
+        return profile
+
+
+def published_profile(country_slug: str, topic_slug: str, language: str | None) -> Profile | None:
+    """The published profile at a URL, detached, with its country and sections loaded.
+
+    Read-only: the objects are shared by the requests of this process. See :class:`ProfileCache`.
+    """
+
+    def load() -> Profile | None:
+        from desk.profiles.queries import profile_at
+
+        # A private session on the request's connection (and transaction): the copies are new
+        # instances that no session of the caller's holds, detached when it closes with every
+        # value they were loaded with.
+        with Session(bind=db.session.connection()) as private:
+            profile = private.scalars(profile_at(country_slug, topic_slug, language)).first()
+            if profile is not None:
+                list(profile.sections)
+        return profile
+
+    cache: ProfileCache = current_app.extensions["desk_profile_cache"]
+    ttl = current_app.config["DESK_PAGE_CACHE_SECONDS"]
+    return cache.get((country_slug, topic_slug, language), ttl, load)

@@ -23,7 +23,14 @@ def published_profiles() -> list[Profile]:
 
 def find_profile(country_slug: str, topic_slug: str, language: str | None = None) -> Profile | None:
     """The published profile at /profiles/<country>/<topic>; the English one unless asked."""
-    statement = (
+    return db.session.scalars(profile_at(country_slug, topic_slug, language)).first()
+
+
+def profile_at(
+    country_slug: str, topic_slug: str, language: str | None
+) -> sa.Select[tuple[Profile]]:
+    """The query of :func:`find_profile`, for a session of the caller's choosing."""
+    return (
         sa.select(Profile)
         .join(Profile.country)
         .options(contains_eager(Profile.country))
@@ -35,7 +42,6 @@ def find_profile(country_slug: str, topic_slug: str, language: str | None = None
         .order_by((Profile.language == (language or "en")).desc(), Profile.language)
         .limit(1)
     )
-    return db.session.scalars(statement).first()
 
 
 def profile_sections(profile: Profile) -> list[Section]:

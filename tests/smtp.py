@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -23,13 +24,16 @@ class Received:
 class _Collector:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Called with each message at the end of its DATA, before the server accepts it.
+    on_data: Callable[[Received], None] | None = None
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=default_policy)
+        received = Received(envelope.mail_from, list(envelope.rcpt_tos), message)  # type: ignore[arg-type]
+        if self.on_data is not None:
+            self.on_data(received)
         with self.lock:
-            self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), message)  # type: ignore[arg-type]
-            )
+            self.received.append(received)
         return "250 Message accepted for delivery"
 
 
@@ -55,6 +59,10 @@ class SMTPSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def on_data(self, callback: Callable[[Received], None] | None) -> None:
+        """Run ``callback`` (in the server's thread) as each message's DATA ends, before the 250."""
+        self._collector.on_data = callback
 
     @property
     def received(self) -> list[Received]:

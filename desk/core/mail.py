@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +27,54 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
+class _BeforeData:
+    """An SMTP client that runs a hook between RCPT TO and DATA.
+
+    That is the last moment before the server takes responsibility for a message (at the end
+    of DATA): the outbox uses it to finish recording the previous message's outcome while this
+    message's envelope is already on its way (desk.notify.delivery). A hook that raises
+    leaves the transaction open and unsent; the connection is then closed.
+    """
+
+    before_data: Callable[[], None] | None = None
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        if self.before_data is not None:
+            self.before_data()
+        return super().data(msg)  # type: ignore[misc]
+
+
+class _SMTP(_BeforeData, smtplib.SMTP):
+    pass
+
+
+class _SMTPOverSSL(_BeforeData, smtplib.SMTP_SSL):
+    pass
+
+
 class SMTPConnection(Connection):
+    #: Run before each message's DATA (see :class:`_BeforeData`); None for none.
+    before_data: Callable[[], None] | None = None
+
     def configure_host(self) -> smtplib.SMTP | smtplib.SMTP_SSL:
         timeout = current_app.config["DESK_MAIL_TIMEOUT_SECONDS"]
-        host: smtplib.SMTP | smtplib.SMTP_SSL
+        host: _SMTP | _SMTPOverSSL
         if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(
+            host = _SMTPOverSSL(
                 self.mail.server, self.mail.port, timeout=timeout, context=tls_context()
             )
         else:
-            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=timeout)
+            host = _SMTP(self.mail.server, self.mail.port, timeout=timeout)
+        host.before_data = self._before_data
         if self.mail.use_tls:
             host.starttls(context=tls_context())
         if self.mail.username and self.mail.password:
             host.login(self.mail.username, self.mail.password)
         return host
+
+    def _before_data(self) -> None:
+        if self.before_data is not None:
+            self.before_data()
 
     def send(self, message: Message, envelope_from: str | tuple[str, str] | None = None) -> None:
         """Flask-Mail's send; a message that carries its ``envelope`` is sent with it as given.

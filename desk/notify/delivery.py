@@ -15,6 +15,7 @@ import smtplib
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_mail import BadHeaderError, Message, sanitize_address
 
+from desk.core.mail import SMTPConnection
 from desk.core.time import utcnow
 from desk.extensions import db, mail
 from desk.notify.models import OutboxMessage, OutboxState
@@ -362,19 +364,73 @@ def _send_each(
     report: DeliveryReport,
     now: datetime,
 ) -> None:
-    """Send each message and commit its outcome before the next one goes out.
+    """Send each message; its outcome is committed before the next message's DATA goes out.
 
-    So a worker killed at any moment has at most the one message in flight unrecorded.
+    So a worker killed at any moment has at most the one message in flight unrecorded. Over
+    SMTP the "sent" of message n is committed while message n+1 is built and its envelope
+    (MAIL FROM, RCPT TO) is sent, and n+1's DATA waits for that commit: a server takes a
+    message only at the end of its DATA, so this overlaps the database's round trip with the
+    mail server's without ever having two messages delivered and unrecorded.
     """
     lines = HeaderLines()
-    for message in messages:
-        try:
-            connection.send(as_mail_message(message, lines))
-        except (OSError, smtplib.SMTPException, BadHeaderError) as error:
-            _file(report, message.id, outcomes.failed(message, error, now))
+    records = _SentRecords(outcomes, overlap=isinstance(connection, SMTPConnection))
+    if isinstance(connection, SMTPConnection):
+        connection.before_data = records.settle
+    try:
+        for message in messages:
+            try:
+                connection.send(as_mail_message(message, lines))
+            except (OSError, smtplib.SMTPException, BadHeaderError) as error:
+                records.settle()
+                _file(report, message.id, outcomes.failed(message, error, now))
+            else:
+                records.sent(message.id)
+                report.sent.append(message.id)
+        records.settle()
+    finally:
+        if isinstance(connection, SMTPConnection):
+            connection.before_data = None
+        records.close()
+
+
+class _SentRecords:
+    """Commits "sent" outcomes in order, one at a time, on a helper thread when ``overlap``.
+
+    :meth:`sent` hands a message's outcome over (after the previous one is settled);
+    :meth:`settle` waits until it is committed and raises what writing it raised. Without
+    ``overlap`` each outcome is written at once, in the caller's thread.
+    """
+
+    def __init__(self, outcomes: _Outcomes, *, overlap: bool) -> None:
+        self._outcomes = outcomes
+        self._executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="desk-outbox") if overlap else None
+        )
+        self._pending: Future[None] | None = None
+
+    def sent(self, message_id: int) -> None:
+        self.settle()
+        if self._executor is None:
+            self._outcomes.sent(message_id)
         else:
-            outcomes.sent(message.id)
-            report.sent.append(message.id)
+            self._pending = self._executor.submit(self._outcomes.sent, message_id)
+
+    def settle(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the last outcome (also when the run is being abandoned), then stop."""
+        if self._executor is None:
+            return
+        try:
+            self.settle()
+        except Exception:
+            log.exception("outbox: recording the last message sent failed")
+            raise
+        finally:
+            self._executor.shutdown(wait=True)
 
 
 def _file(report: DeliveryReport, message_id: int, state: OutboxState) -> None:

@@ -1,10 +1,11 @@
 """A real job consumer sends the mail a committed change wrote: SQLite queue, or Redis in CI."""
 
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import flask_migrate
 import pytest
+import sqlalchemy as sa
 
 from desk import create_app
 from desk.core.time import utcnow
@@ -111,24 +112,16 @@ def test_notices_written_during_an_smtp_outage_go_out_when_it_returns(committed_
         consumer.stop(graceful=True)
 
 
-def test_a_worker_killed_mid_batch_has_committed_every_message_it_sent(
-    committed_app, smtp_sink, monkeypatch
-):
-    """On a real database each outcome is its own commit, on the run's own connection."""
-    from datetime import timedelta
-
-    from desk.core.mail import SMTPConnection
-    from desk.notify.delivery import LEASE, deliver_due
-
-    with committed_app.app_context():
-        profile = Profile(
-            country=ensure_country("ML"), topic="Killed worker", topic_slug="killed-worker"
-        )
+def queue_notices(app, tag: str, count: int) -> datetime:
+    """``count`` subscriber notices to <tag><n>@example.org, committed, due only at the moment
+    returned (an hour ahead), so that no consumer thread sends them before the test does."""
+    with app.app_context():
+        profile = Profile(country=ensure_country("ML"), topic=tag, topic_slug=tag)
         db.session.add(profile)
-        for n in range(5):
+        for n in range(count):
             db.session.add(
                 Subscription(
-                    email=f"killed{n}@example.org",
+                    email=f"{tag}{n}@example.org",
                     profile=profile,
                     confirmed_at=utcnow(),
                     language="fr" if n % 2 else "en",
@@ -138,15 +131,25 @@ def test_a_worker_killed_mid_batch_has_committed_every_message_it_sent(
         update = ProfileUpdate(profile=profile, stamped_on=date(2026, 11, 29), change_note="New.")
         db.session.add(update)
         db.session.flush()
-        assert queue_profile_update_notices(update) == 5
-        # Due only at the moments this test names: no consumer thread can send them.
+        assert queue_profile_update_notices(update) == count
         later = utcnow() + timedelta(hours=1)
         db.session.execute(
             db.update(OutboxMessage)
-            .where(OutboxMessage.recipient.like("killed%"))
+            .where(OutboxMessage.recipient.like(f"{tag}%"))
             .values(next_attempt_at=later)
         )
         db.session.commit()
+    return later
+
+
+def test_a_worker_killed_mid_batch_has_committed_every_message_it_sent(
+    committed_app, smtp_sink, monkeypatch
+):
+    """On a real database each outcome is its own commit, on the run's own connection."""
+    from desk.core.mail import SMTPConnection
+    from desk.notify.delivery import LEASE, deliver_due
+
+    later = queue_notices(committed_app, "killed", 5)
 
     real_send = SMTPConnection.send
     sent = {"n": 0}
@@ -174,3 +177,53 @@ def test_a_worker_killed_mid_batch_has_committed_every_message_it_sent(
     assert len(report.sent) == 2
     for n in range(5):
         assert len(smtp_sink.to(f"killed{n}@example.org")) == 1
+
+
+def test_each_message_is_recorded_sent_before_the_next_one_reaches_the_server(
+    committed_app, smtp_sink, scratch_database_url, monkeypatch
+):
+    """The "sent" of one message is committed while the next one's envelope goes out, and
+    always before that next message's DATA ends: the server never holds two unrecorded."""
+    from desk.notify import delivery
+    from desk.notify.delivery import deliver_due
+
+    later = queue_notices(committed_app, "order", 6)
+    # A slow database: a run that did not wait for each record would be caught out.
+    record_sent = delivery._Outcomes.sent
+
+    def slowly(self, message_id: int) -> None:
+        time.sleep(0.05)
+        record_sent(self, message_id)
+
+    monkeypatch.setattr(delivery._Outcomes, "sent", slowly)
+    observer = sa.create_engine(scratch_database_url)
+    recorded_at_arrival: list[int] = []
+
+    def count_recorded(_received) -> None:
+        with observer.connect() as connection:
+            recorded_at_arrival.append(
+                connection.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(OutboxMessage)
+                    .where(
+                        OutboxMessage.recipient.like("order%"),
+                        OutboxMessage.state == OutboxState.SENT,
+                    )
+                )
+            )
+
+    smtp_sink.on_data(count_recorded)
+    try:
+        with committed_app.app_context():
+            report = deliver_due(now=later)
+    finally:
+        smtp_sink.on_data(None)
+        observer.dispose()
+    assert len(report.sent) == 6
+    # As message k's DATA ends, exactly the k before it are recorded: all of them, and not it.
+    assert recorded_at_arrival == [0, 1, 2, 3, 4, 5]
+    with committed_app.app_context():
+        states = db.session.scalars(
+            db.select(OutboxMessage.state).where(OutboxMessage.recipient.like("order%"))
+        ).all()
+    assert states == [OutboxState.SENT] * 6

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from desk.core.text import strip_nul
@@ -74,11 +75,11 @@ class RevisionForm(FlaskForm):
     update_type = RadioField(
         "Kind of change",
         choices=[
-            (
+            SelectChoice(
                 UpdateType.MAJOR.value,
                 "Major: what the profile says changes; Last Updated moves, subscribers are told",
             ),
-            (UpdateType.MINOR.value, "Minor: a typo or a link; no new date, no email"),
+            SelectChoice(UpdateType.MINOR.value, "Minor: a typo or a link; no new date, no email"),
         ],
         default=UpdateType.MAJOR.value,
     )

@@ -122,8 +122,15 @@ def _init_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.is_active else None
+        # "<id>.<session version>" (User.get_id): a session from before the version moved
+        # (deactivation, a new password) finds nobody, and so does any other shape.
+        number, dot, version = user_id.partition(".")
+        if not (dot and number.isdigit() and version.isdigit()):
+            return None
+        user = db.session.get(User, int(number))
+        if user is None or not user.is_active or user.session_version != int(version):
+            return None
+        return user
 
 
 def _tune_sqlite(engine: sa.Engine) -> None:

@@ -53,13 +53,25 @@ class User(UserMixin, db.Model):
         default=NotificationMode.IMMEDIATE,
         server_default=NotificationMode.IMMEDIATE.value,
     )
+    #: Part of every session's and remember-me cookie's user id: moving it ends them all.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     assignments: Mapped[list[CountryAssignment]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
 
     def set_password(self, password: str) -> None:
+        """A new password; every session opened with an earlier one ends."""
         self.password_hash = _hasher.hash(password)
+        self.end_sessions()
+
+    def end_sessions(self) -> None:
+        """Log this account out everywhere (sessions and remember-me cookies alike)."""
+        self.session_version = (self.session_version or 1) + 1
+
+    def get_id(self) -> str:
+        """Flask-Login's id in the session: the user's id and session version, ``"42.3"``."""
+        return f"{self.id}.{self.session_version or 1}"
 
     def check_password(self, password: str) -> bool:
         if not self.password_hash:

@@ -134,6 +134,7 @@ def deactivate_user(user: User, actor: User) -> None:
     if before == AccountState.DEACTIVATED:
         raise AdminError(f"{user.email} is already deactivated.")
     user.is_active = False
+    user.end_sessions()
     if before == AccountState.INVITED:
         user.password_hash = NO_PASSWORD
     _audit(

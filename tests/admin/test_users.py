@@ -305,8 +305,38 @@ def test_deactivation_ends_the_session_and_the_login(app, cast, create_staff):
     )
 
     post(ours, f"/desk/admin/users/{mariam.id}/reactivate")
-    assert real_login(app.test_client(), "mariam@desk.test").status_code == 302
+    # The session opened before the deactivation does not come back with the account.
+    assert theirs.get("/desk/inbox").status_code == 302
+    again = app.test_client()
+    assert real_login(again, "mariam@desk.test").status_code == 302
+    assert again.get("/desk/inbox").status_code == 200
     assert audit_rows("user.reactivated")[0].data["after"] == {"state": "active"}
+
+
+def test_a_new_password_ends_the_sessions_opened_with_the_old_one(app, create_staff):
+    create_staff(Role.EDITOR, email="mariam@desk.test", countries=("ML",))
+    stolen, own = app.test_client(), app.test_client()
+    assert real_login(stolen, "mariam@desk.test").status_code == 302
+    assert stolen.get("/desk/inbox").status_code == 200
+
+    post(own, "/desk/password/forgot", {"email": "mariam@desk.test"})
+    choose_password(own, link_in(outbox("account.password_reset")[0]))
+
+    assert urlsplit(stolen.get("/desk/inbox").headers["Location"]).path == "/login"
+    assert real_login(own, "mariam@desk.test", NEW_PASSWORD).status_code == 302
+    assert own.get("/desk/inbox").status_code == 200
+
+
+def test_a_session_that_names_a_bare_user_id_finds_nobody(client, create_staff):
+    """Sessions from before session versions (or forged shapes) are not logged in."""
+    mariam = create_staff(Role.EDITOR, email="mariam@desk.test", countries=("ML",))
+    for user_id in (str(mariam.id), f"{mariam.id}.", f"{mariam.id}.x", f".{mariam.id}"):
+        with client.session_transaction() as browser_session:
+            browser_session["_user_id"] = user_id
+            browser_session["_fresh"] = True
+        assert client.get("/desk/inbox").status_code == 302, user_id
+    log_in(client, mariam)
+    assert client.get("/desk/inbox").status_code == 200
 
 
 def test_an_admin_cannot_deactivate_or_demote_themselves(client, cast):

@@ -66,7 +66,8 @@ class User(UserMixin, db.Model):
         self.end_sessions()
 
     def end_sessions(self) -> None:
-        """Log this account out everywhere (sessions and remember-me cookies alike)."""
+        """Log this account out everywhere (sessions and remember-me cookies alike), and void
+        the invitation and password links sent before (desk.admin.tokens)."""
         self.session_version = (self.session_version or 1) + 1
 
     def get_id(self) -> str:

@@ -111,9 +111,12 @@ def invite_user(email: str, *, name: str, role: Role, actor: User) -> User:
 
 
 def resend_invitation(user: User, actor: User) -> None:
-    """Email a new invitation link (earlier ones keep working until they expire or one is used)."""
+    """Email a new invitation link; the links sent before stop working."""
     if account_state(user) != AccountState.INVITED:
         raise AdminError(f"{user.email} is not waiting for an invitation.")
+    # An invited account has no session to end: this only voids the earlier links (a copy
+    # that went to a wrong or shared mailbox is why an invitation is sent again).
+    user.end_sessions()
     _audit(actor, "user.invitation_resent", "user", user.id, email=user.email)
     _queue_account_email(LinkPurpose.INVITATION, user, actor)
 

@@ -2,9 +2,10 @@
 
 Each purpose has its own salt, so an invitation link can never reset a password nor the other
 way round. A link carries the user's id and a fingerprint of the account's password state (a
-digest of the password hash and whether the account is active), never the hash itself. Setting
-a password changes the hash, so a link works once; deactivating an account, or setting its
-password another way, voids every link sent before. Links expire after a fixed time.
+digest of the password hash, whether the account is active and its session version), never the
+hash itself. Setting a password changes the hash, so a link works once; deactivating an account,
+setting its password another way, or sending a new invitation voids every link sent before.
+Links expire after a fixed time.
 """
 
 from __future__ import annotations
@@ -57,8 +58,15 @@ def max_age_seconds(purpose: LinkPurpose) -> int:
 
 
 def fingerprint(user: User) -> str:
-    """A digest of what a link must still find unchanged: the password hash and active flag."""
+    """A digest of what a link must still find unchanged: the password hash, the active flag
+    and the session version (which a new invitation moves, voiding the one sent before).
+
+    Version 1, every account's before versions existed, adds nothing: links sent before then
+    keep working.
+    """
     state = f"{user.id}:{user.password_hash}:{int(bool(user.is_active))}"
+    if (user.session_version or 1) > 1:
+        state += f":{user.session_version}"
     return hashlib.sha256(state.encode()).hexdigest()[:24]
 
 

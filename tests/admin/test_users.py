@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from urllib.parse import urlsplit
 
@@ -94,6 +95,18 @@ def test_an_invited_account_cannot_log_in_before_choosing_a_password(app, client
     assert browser.get("/desk/").status_code == 302
 
 
+def test_links_sent_before_session_versions_still_work(client, cast):
+    """An account at session version 1 (all of them before versions existed) has the same
+    link fingerprint as before, so invitations in flight at the upgrade keep working."""
+    log_in(client, cast.admin)
+    invite(client)
+    awa = user_by_email("awa@desk.test")
+    assert awa.session_version == 1
+    state = f"{awa.id}:{awa.password_hash}:0"
+    assert tokens.fingerprint(awa) == hashlib.sha256(state.encode()).hexdigest()[:24]
+    assert choose_password(client, link_in(outbox("account.invitation")[0])).status_code == 302
+
+
 def test_an_invitation_link_works_once(client, cast):
     log_in(client, cast.admin)
     invite(client)
@@ -116,6 +129,11 @@ def test_an_invitation_can_be_sent_again_and_withdrawn(client, cast):
     post(client, f"/desk/admin/users/{awa.id}/invitation")
     first, second = outbox("account.invitation", "awa@desk.test")
     assert len(audit_rows("user.invitation_resent")) == 1
+    # The invitation sent again replaces the first one.
+    replaced = client.get(link_in(first))
+    assert replaced.status_code == 410
+    assert "a newer invitation sent" in replaced.get_data(as_text=True)
+    assert client.get(link_in(second)).status_code == 200
 
     post(client, f"/desk/admin/users/{awa.id}/deactivate")
     db.session.refresh(awa)

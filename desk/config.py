@@ -33,7 +33,8 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "DESK_SITE_FOOTER": ("", "footer text under every public page"),
     "DESK_PAGE_CACHE_SECONDS": (
         2,
-        "how long a worker serves a cached public page before checking the database again",
+        "how long a worker serves a cached public page (and the profile its feedback form is "
+        "sent against) before checking the database again",
     ),
     "DESK_LOGIN_RATE_LIMIT": ("5 per minute", "failed logins allowed per address"),
     "DESK_RATELIMIT_STORAGE_URL": ("memory://", "Flask-Limiter storage (redis://… at scale)"),

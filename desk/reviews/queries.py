@@ -315,6 +315,39 @@ def activity(object_type: str, object_id: int) -> list[AuditEvent]:
     )
 
 
+@dataclass(frozen=True)
+class ChangeRequest:
+    """What an approver asked for when sending a revision back."""
+
+    revision: SectionRevision
+    comment: str
+    by: User | None
+    at: datetime
+
+
+def change_request_answered_by(draft: SectionRevision) -> ChangeRequest | None:
+    """The request for changes this draft answers: its task's latest sent-back revision, if the
+    draft was begun after it (a draft of before, withdrawn, answers nothing)."""
+    task = task_of(draft)
+    sent_back = latest_rejected_revision(task) if task is not None else None
+    if sent_back is None or sent_back.id > draft.id:
+        return None
+    event = db.session.scalar(
+        sa.select(AuditEvent)
+        .where(
+            AuditEvent.action == "revision.changes_requested",
+            AuditEvent.object_type == "section_revision",
+            AuditEvent.object_id == str(sent_back.id),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    if event is None:
+        return None
+    by = db.session.get(User, event.actor_id) if event.actor_id else None
+    return ChangeRequest(sent_back, str(event.data.get("comment", "")), by, event.at)
+
+
 def users_by_id(ids: set[int]) -> dict[int, User]:
     if not ids:
         return {}

@@ -510,6 +510,7 @@ def edit_revision(revision_id: int) -> Response | str:
         diff=diff_words(current.body if current else "", revision.body),
         stale=_is_stale(revision),
         warnings=_draft_warnings(revision),
+        change_request=queries.change_request_answered_by(revision),
         action_form=ActionForm(),
     )
 

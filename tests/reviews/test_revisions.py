@@ -253,6 +253,38 @@ def test_requesting_changes_sends_the_draft_back_with_a_comment(
     )
     db.session.refresh(task)
     assert task.state == TaskState.IN_PROGRESS
+    # The draft that answers the request shows it, with who asked.
+    editor_page = desk.get(f"/desk/revisions/{again.id}/edit").get_data(as_text=True)
+    request_panel = editor_page.split('id="change-request-heading"', 1)[1].split("</div>", 1)[0]
+    assert "Cite the source." in request_panel
+    assert manager.name in request_panel
+    assert f"sent revision {revision.number} back" in request_panel
+
+
+def test_each_new_draft_shows_the_latest_request_for_changes(
+    desk, stockpiling, editor, manager, open_task, draft_revision
+):
+    task = open_task(stockpiling)
+    first = draft_revision(task, editor, edited_body(stockpiling))
+    desk.login(editor)
+    page = desk.get(f"/desk/revisions/{first.id}/edit").get_data(as_text=True)
+    assert 'id="change-request-heading"' not in page
+
+    def send_back(revision: SectionRevision, comment: str) -> str:
+        desk.login(manager)
+        desk.post(f"/desk/revisions/{revision.id}/request-changes", {"comment": comment})
+        desk.login(editor)
+        return desk.post(f"/desk/tasks/{task.id}/revise").headers["Location"]
+
+    second_url = send_back(first, "Cite the source.")
+    assert "Cite the source." in desk.get(second_url).get_data(as_text=True)
+    second = db.session.get(SectionRevision, int(second_url.split("/")[-2]))
+    operations.submit_revision(second, editor)
+    db.session.commit()
+
+    third_page = desk.get(send_back(second, "Name the ministry too.")).get_data(as_text=True)
+    assert "Name the ministry too." in third_page
+    assert "Cite the source." not in third_page
 
 
 def test_a_comment_is_required_to_request_changes(

@@ -72,6 +72,19 @@ class CachedPage:
         return since is not None and self.last_modified.replace(microsecond=0) <= since
 
 
+def _trusted(confirmed_at: float, generation: int, ttl: float) -> bool:
+    """May an entry the database confirmed then, in that generation, be used without asking?"""
+    return ttl > 0 and generation == _generation and time.monotonic() - confirmed_at <= ttl
+
+
+def _keep(entries: OrderedDict[tuple, Any], key: tuple, entry: Any) -> None:
+    """Store ``entry`` as the newest, dropping the oldest past MAX_PAGES; the caller locks."""
+    entries[key] = entry
+    entries.move_to_end(key)
+    while len(entries) > MAX_PAGES:
+        entries.popitem(last=False)
+
+
 class PageCache:
     def __init__(self) -> None:
         self._pages: OrderedDict[tuple, CachedPage] = OrderedDict()
@@ -81,9 +94,7 @@ class PageCache:
         """The entry for key if it may be served without asking the database."""
         with self._lock:
             entry = self._pages.get(key)
-        if entry is None or ttl <= 0 or entry.generation != _generation:
-            return None
-        if time.monotonic() - entry.confirmed_at > ttl:
+        if entry is None or not _trusted(entry.confirmed_at, entry.generation, ttl):
             return None
         return entry
 
@@ -93,12 +104,9 @@ class PageCache:
             entry = self._pages.get(key)
             if entry is None or entry.etag != etag:
                 entry = CachedPage(etag, last_modified, None, 0.0, 0)
-                self._pages[key] = entry
             entry.confirmed_at = time.monotonic()
             entry.generation = _generation
-            self._pages.move_to_end(key)
-            while len(self._pages) > MAX_PAGES:
-                self._pages.popitem(last=False)
+            _keep(self._pages, key, entry)
         return entry
 
 
@@ -175,21 +183,12 @@ class ProfileCache:
         """The profile for key (None: there is none), from memory while fresh, else ``load()``."""
         with self._lock:
             entry = self._profiles.get(key)
-        if (
-            entry is not None
-            and ttl > 0
-            and entry.generation == _generation
-            and time.monotonic() - entry.confirmed_at <= ttl
-        ):
+        if entry is not None and _trusted(entry.confirmed_at, entry.generation, ttl):
             return entry.profile
         generation = _generation
         profile = load()
-        entry = _CachedProfile(profile, time.monotonic(), generation)
         with self._lock:
-            self._profiles[key] = entry
-            self._profiles.move_to_end(key)
-            while len(self._profiles) > MAX_PAGES:
-                self._profiles.popitem(last=False)
+            _keep(self._profiles, key, _CachedProfile(profile, time.monotonic(), generation))
         return profile
 
 
